@@ -1,0 +1,1 @@
+"""Shipped sample data and defaults (installed as ``dainr.resources``)."""

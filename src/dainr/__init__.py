@@ -1,0 +1,57 @@
+"""dainr: unsupervised dynamic MRI reconstruction from golden-angle radial k-space.
+
+The public API is what this module lists; everything else is private to its package.
+"""
+
+from __future__ import annotations
+
+__version__ = "0.1.0"
+
+from .api import fit, make_method, reconstruct
+from .data import KSpaceData, RadialSeries
+from .errors import DainrError, FitError, InputError
+from .fit import Done, Progress, Snapshot, StopRequest, run_fit
+from .io import load_kspace, read_recon_h5, write_kspace_h5, write_recon_h5
+from .metrics import roi_curve, score_series
+from .methods import available_methods
+from .result import Reconstruction
+
+
+def versions() -> dict[str, str]:
+    """Versions of the libraries a result depends on (stored in every output)."""
+    import importlib.metadata as md
+    import platform
+
+    out = {"python": platform.python_version(), "dainr": __version__}
+    for pkg in ("torch", "numpy", "scipy", "h5py", "torchkbnufft", "finufft", "cufinufft", "tinycudann"):
+        try:
+            out[pkg] = md.version(pkg)
+        except md.PackageNotFoundError:
+            pass
+    return out
+
+
+__all__ = [
+    "DainrError",
+    "Done",
+    "FitError",
+    "InputError",
+    "KSpaceData",
+    "Progress",
+    "RadialSeries",
+    "Reconstruction",
+    "Snapshot",
+    "StopRequest",
+    "available_methods",
+    "fit",
+    "load_kspace",
+    "make_method",
+    "read_recon_h5",
+    "reconstruct",
+    "roi_curve",
+    "run_fit",
+    "score_series",
+    "versions",
+    "write_kspace_h5",
+    "write_recon_h5",
+]

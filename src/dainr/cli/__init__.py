@@ -1,0 +1,54 @@
+"""The ``dainr`` command: one module per subcommand, each with ``register(subparsers)``.
+
+The CLI owns the terminal: one progress bar, one-line errors, ``--verbose`` for more.
+"""
+
+from __future__ import annotations
+
+import argparse
+import importlib
+import logging
+import sys
+
+#: subcommand modules, in the order ``dainr --help`` lists them
+SUBCOMMANDS = ("recon", "simulate", "eval", "info", "demo")
+
+
+def build_parser() -> argparse.ArgumentParser:
+    from dainr import __version__
+
+    p = argparse.ArgumentParser(
+        prog="dainr",
+        description="Dynamic MRI reconstruction from golden-angle radial k-space (DA-INR and baselines).",
+    )
+    p.add_argument("--version", action="version", version=f"dainr {__version__}")
+    p.add_argument("-v", "--verbose", action="store_true", help="log details and show tracebacks")
+    sub = p.add_subparsers(dest="command", required=True, metavar="COMMAND")
+    for name in SUBCOMMANDS:
+        importlib.import_module(f"dainr.cli.{name}_cmd").register(sub)
+    return p
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    logging.basicConfig(
+        level=logging.INFO if args.verbose else logging.WARNING,
+        format="%(levelname)s %(name)s: %(message)s",
+    )
+    from dainr.errors import DainrError
+
+    try:
+        return int(args.func(args) or 0)
+    except (DainrError, ValueError, FileNotFoundError, PermissionError) as e:
+        if args.verbose:
+            raise
+        print(f"dainr {args.command}: error: {e}", file=sys.stderr)
+        return 2
+    except KeyboardInterrupt:
+        print(f"dainr {args.command}: interrupted", file=sys.stderr)
+        return 130
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,48 @@
+"""``dainr info``: what is in a k-space or reconstruction file."""
+
+from __future__ import annotations
+
+import argparse
+from pathlib import Path
+
+
+def register(sub) -> None:
+    p = sub.add_parser("info", help="describe a k-space or reconstruction file", description=__doc__)
+    p.add_argument("file", type=Path)
+    p.add_argument("--spokes-per-frame", type=int, help="show the frames this binning gives")
+    p.set_defaults(func=run)
+
+
+def describe(path: Path, spokes_per_frame: int | None = None) -> str:
+    from ..io import is_recon_file, load_kspace, read_recon_h5
+
+    if path.suffix.lower() in (".h5", ".hdf5") and is_recon_file(path):
+        r = read_recon_h5(path)
+        lines = [
+            f"{path}: reconstruction by {r.method}" + (" (partial)" if r.partial else ""),
+            f"  frames       {r.frames.shape[0]} of {r.frames.shape[1]} x {r.frames.shape[2]} (upscale {r.upscale:g})",
+            f"  spokes/frame {r.spokes_per_frame}",
+            f"  wall time    {r.seconds:.1f} s, peak memory {r.peak_memory_bytes / 2**20:.0f} MiB",
+            f"  config       {r.config}",
+        ]
+        return "\n".join(lines + [f"  {k:<12} {v}" for k, v in r.attrs.items() if k != "versions"])
+    d = load_kspace(path, spokes_per_frame=spokes_per_frame)
+    spf = spokes_per_frame or d.default_spokes_per_frame()
+    n_frames, left = divmod(d.n_spokes, spf)
+    lines = [
+        f"{path}: radial k-space",
+        f"  coils        {d.n_coils}",
+        f"  spokes       {d.n_spokes} x {d.n_readout} samples",
+        f"  image        {d.image_shape[0]} x {d.image_shape[1]}",
+        f"  frames       {n_frames} at {spf} spokes/frame" + (f" ({left} spokes dropped)" if left else ""),
+        f"  coil maps    {'in file' if d.coil_maps is not None else 'estimated at reconstruction'}",
+        f"  reference    {'%d frames' % d.reference.shape[0] if d.reference is not None else 'none'}",
+        f"  dcf          {'in file' if d.dcf is not None else 'computed'}",
+    ]
+    lines += [f"  {k:<12} {v}" for k, v in d.attrs.items()]
+    return "\n".join(lines)
+
+
+def run(args: argparse.Namespace) -> int:
+    print(describe(args.file, args.spokes_per_frame))
+    return 0

@@ -1,0 +1,275 @@
+"""The shared fit loop: a plain generator of typed messages, stoppable, resumable.
+
+Every method (learned or iterative) implements :class:`Method`; :func:`run_fit` drives
+it step by step and yields :class:`Progress`, :class:`Snapshot` and finally
+:class:`Done`. No Qt here: the plugin wraps the generator in a thread worker, the CLI
+drains it with a progress bar, tests drain it directly.
+"""
+
+from __future__ import annotations
+
+import logging
+import math
+import os
+import random
+import threading
+import time
+from abc import ABC, abstractmethod
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, Iterator
+
+import numpy as np
+import torch
+
+from .config import to_dict
+from .errors import FitError
+from .metrics import PeakMemory
+from .prepare import PreparedSeries
+from .result import Reconstruction
+
+log = logging.getLogger(__name__)
+
+
+@dataclass(frozen=True)
+class Progress:
+    step: int  #: steps done so far (1-based after the first step)
+    total: int
+    loss: float
+    seconds: float  #: wall time since the fit started
+
+    @property
+    def eta(self) -> float:
+        return self.seconds / max(self.step, 1) * (self.total - self.step)
+
+
+@dataclass(frozen=True)
+class Snapshot:
+    step: int
+    frames: np.ndarray  #: complex64 [F, ny, nx], in the input's intensity scale
+    loss: float = float("nan")
+
+
+@dataclass(frozen=True)
+class Done:
+    result: Reconstruction
+
+
+Message = Progress | Snapshot | Done
+
+
+class StopRequest:
+    """Cooperative stop: the loop finishes the current step and returns what it has."""
+
+    def __init__(self) -> None:
+        self._event = threading.Event()
+
+    def request(self) -> None:
+        self._event.set()
+
+    @property
+    def requested(self) -> bool:
+        return self._event.is_set()
+
+
+class Method(ABC):
+    """One reconstruction method on one prepared series."""
+
+    name: str = "method"
+
+    def __init__(self, prep: PreparedSeries, config: Any):
+        self.prep = prep
+        self.config = config
+
+    @property
+    @abstractmethod
+    def total_steps(self) -> int: ...
+
+    @abstractmethod
+    def step(self, step: int) -> float:
+        """Run step ``step`` (0-based); return its loss."""
+
+    @abstractmethod
+    def current_frames(self) -> torch.Tensor:
+        """The current estimate ``[F, ny, nx]`` complex, in the prepared (scaled) units."""
+
+    def state_dict(self) -> dict[str, Any]:
+        return {}
+
+    def load_state_dict(self, state: dict[str, Any]) -> None:
+        pass
+
+    def release(self) -> None:
+        """Drop large tensors (the plugin calls this at the end of a fit)."""
+
+
+def seed_everything(seed: int) -> None:
+    random.seed(seed)
+    np.random.seed(seed % 2**32)
+    torch.manual_seed(seed)
+
+
+def _rng_state() -> dict[str, Any]:
+    s = {"torch": torch.get_rng_state(), "numpy": np.random.get_state(), "python": random.getstate()}
+    if torch.cuda.is_available():
+        s["cuda"] = torch.cuda.get_rng_state_all()
+    return s
+
+
+def _set_rng_state(s: dict[str, Any]) -> None:
+    torch.set_rng_state(s["torch"])
+    np.random.set_state(s["numpy"])
+    random.setstate(s["python"])
+    if "cuda" in s and torch.cuda.is_available():
+        torch.cuda.set_rng_state_all(s["cuda"])
+
+
+def save_checkpoint(path: str | os.PathLike, method: Method, step: int, losses: list[float]) -> None:
+    """Model, optimiser, RNG and step, written atomically."""
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = path.with_name(f".{path.name}.part")
+    torch.save(
+        {
+            "method": method.name,
+            "config": to_dict(method.config),
+            "step": step,
+            "losses": list(losses),
+            "state": method.state_dict(),
+            "rng": _rng_state(),
+        },
+        tmp,
+    )
+    os.replace(tmp, path)
+
+
+def load_checkpoint(path: str | os.PathLike) -> dict[str, Any]:
+    from .errors import InputError
+
+    path = Path(path)
+    if not path.exists():
+        raise InputError(path, None, "no such checkpoint")
+    try:
+        return torch.load(path, map_location="cpu", weights_only=False)
+    except Exception as e:
+        raise InputError(path, None, f"not a readable checkpoint ({e.__class__.__name__})") from None
+
+
+def run_fit(
+    method: Method,
+    *,
+    stop: StopRequest | None = None,
+    snapshot_every: int | None = None,
+    snapshot_seconds: float | None = None,
+    seed: int = 0,
+    checkpoint: str | os.PathLike | None = None,
+    checkpoint_every: int | None = None,
+    resume: str | os.PathLike | None = None,
+) -> Iterator[Message]:
+    """Drive ``method`` to its end (or to a stop) and yield messages on the way.
+
+    ``seed`` fixes every RNG before the first step; resuming restores the RNG state
+    saved with the checkpoint, so a resumed run equals an uninterrupted one.
+    """
+    stop = stop or StopRequest()
+    total = method.total_steps
+    losses: list[float] = []
+    start = 0
+    seed_everything(seed)
+    if resume is not None:
+        ck = load_checkpoint(resume)
+        if ck["method"] != method.name:
+            raise FitError(f"{resume}: checkpoint is for method {ck['method']!r}, not {method.name!r}")
+        method.load_state_dict(ck["state"])
+        _set_rng_state(ck["rng"])
+        start, losses = ck["step"], list(ck["losses"])
+        log.info("resumed from %s at step %d", resume, start)
+    t0 = time.perf_counter()
+    last_snap_t = t0
+    last_good: torch.Tensor | None = None
+    step = start
+    partial = False
+    with PeakMemory(method.prep.device) as mem:
+        for step in range(start, total):
+            if stop.requested:
+                partial = True
+                break
+            try:
+                loss = float(method.step(step))
+            except torch.cuda.OutOfMemoryError:
+                method.release()
+                torch.cuda.empty_cache()
+                raise FitError(
+                    "CUDA ran out of memory: try fewer frames per step, a smaller hash table "
+                    "(hash_log2_size), a smaller image, or --device cpu"
+                ) from None
+            if not math.isfinite(loss):
+                raise FitError(
+                    f"the loss became {loss} at step {step + 1}: lower the learning rate or check the input scale"
+                )
+            losses.append(loss)
+            now = time.perf_counter()
+            yield Progress(step + 1, total, loss, now - t0)
+            due = (snapshot_every and (step + 1) % snapshot_every == 0) or (
+                snapshot_seconds is not None and now - last_snap_t >= snapshot_seconds
+            )
+            if due and step + 1 < total:
+                last_snap_t = now
+                last_good = _frames(method)
+                yield Snapshot(step + 1, _to_user(last_good, method.prep), loss)
+            if checkpoint and checkpoint_every and (step + 1) % checkpoint_every == 0:
+                save_checkpoint(checkpoint, method, step + 1, losses)
+        else:
+            step = total
+        done = step if partial else total
+        frames = _frames(method)
+        if checkpoint:
+            save_checkpoint(checkpoint, method, done, losses)
+        seconds = time.perf_counter() - t0
+    result = Reconstruction(
+        frames=_to_user(frames, method.prep),
+        method=method.name,
+        config=to_dict(method.config),
+        spokes_per_frame=method.prep.series.spokes_per_frame,
+        seconds=seconds,
+        peak_memory_bytes=mem.peak,
+        partial=partial,
+        steps_done=done,
+        loss_history=losses,
+        attrs=dict(method.prep.series.attrs) | {"coil_maps_source": method.prep.coil_maps_source},
+    )
+    yield Snapshot(done, result.frames, losses[-1] if losses else float("nan"))
+    yield Done(result)
+
+
+def _frames(method: Method) -> torch.Tensor:
+    with torch.no_grad():
+        return method.current_frames().detach()
+
+
+def _to_user(frames: torch.Tensor, prep: PreparedSeries) -> np.ndarray:
+    return (frames / prep.scale).to(torch.complex64).cpu().numpy()
+
+
+def drain(messages: Iterator[Message]) -> Reconstruction:
+    """Run a fit to the end and return its result (for notebooks and tests)."""
+    for m in messages:
+        if isinstance(m, Done):
+            return m.result
+    raise FitError("the fit ended without a result")
+
+
+__all__ = [
+    "Done",
+    "Message",
+    "Method",
+    "Progress",
+    "Snapshot",
+    "StopRequest",
+    "drain",
+    "load_checkpoint",
+    "run_fit",
+    "save_checkpoint",
+    "seed_everything",
+]
+

@@ -1,0 +1,209 @@
+"""Reading and writing the contract ``.h5`` files (see docs: kspace-format.md)."""
+
+from __future__ import annotations
+
+import json
+import os
+import tempfile
+from pathlib import Path
+from typing import Any
+
+import h5py
+import numpy as np
+
+from ..data import KSpaceData
+from ..errors import InputError
+from ..result import Reconstruction
+from .validate import check_array, check_kspace_data
+
+FORMAT_VERSION = 1
+_KNOWN_ATTRS = {"image_shape", "format_version"}
+#: Refuse declared sizes no workstation could hold, before reading a byte of them.
+MAX_ELEMENTS = 2**31
+
+
+def _open(path: Path) -> h5py.File:
+    if not path.exists():
+        raise InputError(path, None, "no such file")
+    try:
+        return h5py.File(path, "r")
+    except OSError as e:
+        raise InputError(path, None, f"not a readable HDF5 file ({e.__class__.__name__}: {str(e).split('(')[0].strip()})") from None
+
+
+def _attr_value(v: Any) -> Any:
+    if isinstance(v, bytes):
+        return v.decode("utf-8", "replace")
+    if isinstance(v, np.ndarray):
+        return v.tolist()
+    if isinstance(v, np.generic):
+        return v.item()
+    return v
+
+
+def _read(f: h5py.File, path: Path, name: str, required: bool) -> np.ndarray | None:
+    if name not in f:
+        if required:
+            raise InputError(path, f"/{name}", "missing dataset (required by the k-space contract)")
+        return None
+    ds = f[name]
+    if not isinstance(ds, h5py.Dataset):
+        raise InputError(path, f"/{name}", "expected a dataset, found a group")
+    if ds.size > MAX_ELEMENTS:
+        raise InputError(path, f"/{name}", f"declared size {ds.shape} is too large to load")
+    try:
+        return ds[()]
+    except (OSError, TypeError, ValueError) as e:
+        raise InputError(path, f"/{name}", f"could not be read ({e})") from None
+
+
+def is_kspace_file(path: str | os.PathLike) -> bool:
+    """True for an HDF5 file with the contract's ``/kspace`` and ``/trajectory``."""
+    try:
+        with h5py.File(path, "r") as f:
+            return "kspace" in f and "trajectory" in f
+    except Exception:
+        return False
+
+
+def is_recon_file(path: str | os.PathLike) -> bool:
+    try:
+        with h5py.File(path, "r") as f:
+            return "recon" in f
+    except Exception:
+        return False
+
+
+def read_kspace_h5(path: str | os.PathLike) -> KSpaceData:
+    """Load and validate a contract file; every problem is an :class:`InputError`."""
+    path = Path(path)
+    with _open(path) as f:
+        attrs = {k: _attr_value(v) for k, v in f.attrs.items()}
+        if "image_shape" not in attrs:
+            raise InputError(path, "attribute image_shape", "missing root attribute (int [ny, nx])")
+        shape = np.asarray(attrs["image_shape"]).ravel()
+        if shape.size != 2 or not np.all(np.mod(shape, 1) == 0) or np.any(shape < 1):
+            raise InputError(path, "attribute image_shape", f"expected two positive ints [ny, nx], got {attrs['image_shape']!r}")
+        if np.prod(shape.astype(np.float64)) > 4096**2:
+            raise InputError(path, "attribute image_shape", f"{shape.tolist()} is too large (at most 4096 x 4096)")
+        version = attrs.get("format_version")
+        if version is None:
+            raise InputError(path, "attribute format_version", "missing root attribute (expected 1)")
+        if int(np.asarray(version).ravel()[0]) != FORMAT_VERSION:
+            raise InputError(path, "attribute format_version", f"expected {FORMAT_VERSION}, got {version!r}")
+        arrays = {n: _read(f, path, n, n in ("kspace", "trajectory")) for n in ("kspace", "trajectory", "coil_maps", "reference", "dcf")}
+    data = KSpaceData(
+        kspace=check_array(arrays["kspace"], path, "/kspace", ndim=3, kind="complex"),
+        trajectory=check_array(arrays["trajectory"], path, "/trajectory", ndim=3, kind="real"),
+        image_shape=(int(shape[0]), int(shape[1])),
+        coil_maps=None if arrays["coil_maps"] is None else check_array(arrays["coil_maps"], path, "/coil_maps", ndim=3, kind="complex"),
+        reference=None if arrays["reference"] is None else check_array(arrays["reference"], path, "/reference", ndim=3, kind="any"),
+        dcf=None if arrays["dcf"] is None else check_array(arrays["dcf"], path, "/dcf", ndim=2, kind="real"),
+        attrs={k: v for k, v in attrs.items() if k not in _KNOWN_ATTRS},
+        source=str(path),
+    )
+    check_kspace_data(data)
+    return data
+
+
+def _write_attrs(f: h5py.File, attrs: dict[str, Any]) -> None:
+    for k, v in attrs.items():
+        if v is None:
+            continue
+        if isinstance(v, (dict, list, tuple)) and not (
+            isinstance(v, (list, tuple)) and all(isinstance(x, (int, float)) for x in v)
+        ):
+            v = json.dumps(v)
+        f.attrs[k] = v
+
+
+def atomic_h5(path: str | os.PathLike):
+    """Context manager: an ``h5py.File`` on a temporary name, renamed on success only."""
+    return _AtomicH5(Path(path))
+
+
+class _AtomicH5:
+    def __init__(self, path: Path):
+        self.path = path
+
+    def __enter__(self) -> h5py.File:
+        self.path.parent.mkdir(parents=True, exist_ok=True)
+        fd, tmp = tempfile.mkstemp(prefix=f".{self.path.name}.", suffix=".part", dir=self.path.parent)
+        os.close(fd)
+        self.tmp = Path(tmp)
+        self.file = h5py.File(self.tmp, "w")
+        return self.file
+
+    def __exit__(self, exc_type, exc, tb):
+        self.file.close()
+        if exc_type is None:
+            os.replace(self.tmp, self.path)
+        else:
+            self.tmp.unlink(missing_ok=True)
+        return False
+
+
+def write_kspace_h5(path: str | os.PathLike, data: KSpaceData) -> None:
+    """Write ``data`` per the contract, atomically."""
+    with atomic_h5(path) as f:
+        f.create_dataset("kspace", data=data.kspace.astype(np.complex64))
+        f.create_dataset("trajectory", data=data.trajectory.astype(np.float32))
+        if data.coil_maps is not None:
+            f.create_dataset("coil_maps", data=data.coil_maps.astype(np.complex64))
+        if data.reference is not None:
+            ref = data.reference
+            ref = ref.astype(np.complex64) if np.iscomplexobj(ref) else ref.astype(np.float32)
+            f.create_dataset("reference", data=ref)
+        if data.dcf is not None:
+            f.create_dataset("dcf", data=data.dcf.astype(np.float32))
+        _write_attrs(f, data.attrs)
+        f.attrs["image_shape"] = np.asarray(data.image_shape, dtype=np.int64)
+        f.attrs["format_version"] = FORMAT_VERSION
+
+
+def write_recon_h5(path: str | os.PathLike, recon: Reconstruction, input_path: str | os.PathLike | None = None) -> None:
+    """Write a reconstruction per the output contract, atomically, never over the input."""
+    path = Path(path)
+    if input_path is not None and path.exists() and path.resolve() == Path(input_path).resolve():
+        raise InputError(path, None, "refusing to write the output over the input file")
+    import dainr
+
+    with atomic_h5(path) as f:
+        f.create_dataset("recon", data=recon.frames.astype(np.complex64), compression="gzip", compression_opts=1)
+        if recon.loss_history:
+            f.create_dataset("loss_history", data=np.asarray(recon.loss_history, dtype=np.float32))
+        _write_attrs(f, recon.attrs)
+        f.attrs["method"] = recon.method
+        f.attrs["spokes_per_frame"] = int(recon.spokes_per_frame)
+        f.attrs["config"] = json.dumps(recon.config, sort_keys=True, default=str)
+        f.attrs["seconds"] = float(recon.seconds)
+        f.attrs["peak_memory_bytes"] = int(recon.peak_memory_bytes)
+        f.attrs["partial"] = bool(recon.partial)
+        f.attrs["upscale"] = float(recon.upscale)
+        if recon.steps_done is not None:
+            f.attrs["steps_done"] = int(recon.steps_done)
+        f.attrs["versions"] = json.dumps(dainr.versions(), sort_keys=True)
+
+
+def read_recon_h5(path: str | os.PathLike) -> Reconstruction:
+    path = Path(path)
+    with _open(path) as f:
+        if "recon" not in f:
+            raise InputError(path, "/recon", "missing dataset: not a reconstruction output")
+        frames = check_array(_read(f, path, "recon", True), path, "/recon", ndim=3, kind="any")
+        attrs = {k: _attr_value(v) for k, v in f.attrs.items()}
+        losses = f["loss_history"][()].tolist() if "loss_history" in f else []
+    own = {"method", "spokes_per_frame", "config", "seconds", "peak_memory_bytes", "partial", "upscale", "steps_done"}
+    return Reconstruction(
+        frames=frames.astype(np.complex64),
+        method=str(attrs.get("method", "unknown")),
+        config=json.loads(attrs.get("config", "{}")),
+        spokes_per_frame=int(attrs.get("spokes_per_frame", 0)),
+        seconds=float(attrs.get("seconds", 0.0)),
+        peak_memory_bytes=int(attrs.get("peak_memory_bytes", 0)),
+        partial=bool(attrs.get("partial", False)),
+        steps_done=attrs.get("steps_done"),
+        loss_history=losses,
+        attrs={k: v for k, v in attrs.items() if k not in own},
+        upscale=float(attrs.get("upscale", 1.0)),
+    )

@@ -1,0 +1,100 @@
+"""From a k-space file's content to what every method needs, computed once per series."""
+
+from __future__ import annotations
+
+import logging
+from dataclasses import dataclass
+
+import numpy as np
+import torch
+
+from .data import KSpaceData, RadialSeries
+from .physics.coils import estimate_coil_maps
+from .physics.density import compute_dcf
+from .physics.operator import RadialOperator
+
+log = logging.getLogger(__name__)
+
+
+def resolve_device(device: str | torch.device | None) -> torch.device:
+    """``auto``/None -> the best available device; otherwise as given (checked)."""
+    if device is None or str(device) == "auto":
+        if torch.cuda.is_available():
+            return torch.device("cuda")
+        return torch.device("cpu")
+    d = torch.device(device)
+    if d.type == "cuda" and not torch.cuda.is_available():
+        raise ValueError("device cuda requested but no CUDA device is available; use --device cpu")
+    return d
+
+
+@dataclass
+class PreparedSeries:
+    """A binned series on a device: operator, scaled samples, weights, gridding images."""
+
+    series: RadialSeries
+    op: RadialOperator
+    kspace: torch.Tensor  #: [F, C, K] complex, multiplied by ``scale``
+    dcf: torch.Tensor  #: [F, K] real
+    gridding: torch.Tensor  #: [F, ny, nx] complex: the NUFFT baseline of the scaled data
+    scale: float  #: samples were multiplied by this so that the gridding images peak near 1
+    coil_maps_source: str  #: "file", "user" or "estimated"
+
+    @property
+    def n_frames(self) -> int:
+        return self.series.n_frames
+
+    @property
+    def image_shape(self) -> tuple[int, int]:
+        return self.series.image_shape
+
+    @property
+    def device(self) -> torch.device:
+        return self.op.device
+
+
+def gridding_recon(op: RadialOperator, kspace: torch.Tensor, dcf: torch.Tensor) -> torch.Tensor:
+    """Density-compensated adjoint, SENSE-normalised coil combination: ``[F, ny, nx]``."""
+    x = op.adjoint(kspace * dcf[:, None])
+    norm = (op.maps.abs() ** 2).sum(0)
+    return x / torch.where(norm > 1e-8, norm, torch.ones_like(norm))
+
+
+def prepare_series(
+    data: KSpaceData,
+    spokes_per_frame: int | None = None,
+    coil_maps: np.ndarray | None = None,
+    dcf_method: str = "ramp",
+    device: str | torch.device | None = "auto",
+    backend: str = "auto",
+    nufft_eps: float = 1e-4,
+) -> PreparedSeries:
+    """Bin, pick coil maps (given > file > estimated), weigh, grid and normalise."""
+    dev = resolve_device(device)
+    series = data.binned(spokes_per_frame)
+    if coil_maps is not None:
+        maps, src = coil_maps, "user"
+    elif series.coil_maps is not None:
+        maps, src = series.coil_maps, "file"
+    else:
+        log.info("no coil maps in the file: estimating them from the time-averaged data")
+        used = series.binning.n_used
+        maps = estimate_coil_maps(
+            data.kspace[:, :used], data.trajectory[:used], series.image_shape, backend="auto"
+        )
+        src = "estimated"
+    series.coil_maps = maps
+    if series.dcf is not None and dcf_method == "file":
+        dcf = series.dcf
+    else:
+        dcf = compute_dcf(
+            series.trajectory, series.image_shape, series.spokes_per_frame, series.n_readout, dcf_method
+        )
+    op = RadialOperator(series.trajectory, series.image_shape, maps, device=dev, backend=backend, eps=nufft_eps)
+    k = torch.as_tensor(series.kspace, device=dev)
+    w = torch.as_tensor(np.ascontiguousarray(dcf), device=dev, dtype=torch.float32)
+    with torch.no_grad():
+        grid = gridding_recon(op, k, w)
+        peak = float(torch.quantile(grid.abs().flatten()[:: max(1, grid.numel() // 200_000)], 0.99))
+    scale = 1.0 / peak if peak > 0 else 1.0
+    return PreparedSeries(series, op, k * scale, w, grid * scale, scale, src)
