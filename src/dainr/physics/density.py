@@ -29,20 +29,24 @@ def pipe_menon_dcf(
     spokes_per_frame: int,
     n_readout: int,
     n_iter: int = 20,
+    kernel_halfwidth: float = 2.0,
     backend: str = "auto",
     device: str = "cpu",
 ) -> np.ndarray:
-    """Iterative weights ``w <- w / |A A^H w|`` (Pipe and Menon 1999), per frame.
+    """Iterative weights ``w <- w / (w * K)(k)`` (Pipe and Menon 1999), per frame.
 
-    ``trajectory[F, K, 2]`` -> ``[F, K]``. The NUFFT on twice the image matrix plays
-    the gridding kernel's convolution; the result is scaled to the ramp's total so that
-    the two options give images of the same intensity.
+    ``trajectory[F, K, 2]`` -> ``[F, K]``. The convolution with the kernel ``K`` (a
+    separable triangle of ``kernel_halfwidth`` grid cells) is done exactly through the
+    NUFFT: adjoint to the image grid, multiply by the triangle's transform
+    (``sinc^2``), forward. A positive kernel keeps the iteration stable. The result is
+    scaled to the ramp's total so that both options give images of the same intensity.
     """
-    shape2 = (2 * image_shape[0], 2 * image_shape[1])
-    op = RadialOperator(trajectory, shape2, None, device=device, backend=backend)
+    op = RadialOperator(trajectory, image_shape, None, device=device, backend=backend)
+    windows = [np.sinc(kernel_halfwidth * (np.arange(n) - n // 2) / n) ** 2 for n in image_shape]
+    window = torch.as_tensor(np.outer(*windows), dtype=torch.complex64, device=op.device)
     w = torch.ones(op.n_frames, 1, op.n_samples, dtype=torch.complex64, device=op.device)
     for _ in range(n_iter):
-        spread = op.backend.forward(op.backend.adjoint(w, op.omega), op.omega).real
+        spread = op.backend.forward(op.backend.adjoint(w, op.omega) * window, op.omega).real
         w = w / spread.clamp_min(1e-12)
     w = w.real[:, 0].cpu().numpy().astype(np.float64)
     ramp = ramp_dcf(trajectory, spokes_per_frame, n_readout).astype(np.float64)
