@@ -22,6 +22,8 @@ class KSpaceData:
     dcf: np.ndarray | None = None  #: float32 [n_spokes, n_readout]
     attrs: dict[str, Any] = field(default_factory=dict)  #: other root attributes, carried through
     source: str | None = None  #: where it came from, for messages
+    #: other datasets by HDF5 path without the leading slash (e.g. ``roi/aorta/mask``)
+    extra: dict[str, np.ndarray] = field(default_factory=dict)
 
     @property
     def n_coils(self) -> int:

@@ -48,6 +48,12 @@ def main(argv: list[str] | None = None) -> int:
     except KeyboardInterrupt:
         print(f"dainr {args.command}: interrupted", file=sys.stderr)
         return 130
+    except Exception as e:  # a fault we did not foresee still gets one line, not a traceback
+        if args.verbose:
+            raise
+        print(f"dainr {args.command}: unexpected error: {e.__class__.__name__}: {e} "
+              "(run with --verbose for details)", file=sys.stderr)
+        return 1
 
 
 if __name__ == "__main__":

@@ -20,6 +20,7 @@ def register(sub) -> None:
     p.add_argument("--coil-maps", type=Path, help=".h5 with /coil_maps overriding the file's or estimated maps")
     p.add_argument("--dcf", default="ramp", choices=["ramp", "pipe-menon", "file"], help="density compensation (default %(default)s)")
     p.add_argument("--upscale", type=float, default=1.0, help="render at r times the matrix (continuous methods)")
+    p.add_argument("--frames-between", type=int, default=0, metavar="M", help="render M extra frames between acquired frames (continuous methods)")
     p.add_argument("--device", default="auto", help="auto, cpu, cuda, cuda:1, mps (default %(default)s)")
     p.add_argument("--backend", default="auto", help="NUFFT backend: auto, finufft, cufinufft, torchkbnufft")
     p.add_argument("--seed", type=int, default=0)
@@ -76,10 +77,10 @@ def run(args: argparse.Namespace) -> int:
         resume=args.resume,
     )
     result, interrupted = drain_with_progress(messages, stop, quiet=args.quiet)
-    if args.upscale != 1.0:
+    if args.upscale != 1.0 or args.frames_between:
         from ..render import render_result
 
-        result = render_result(method, result, upscale=args.upscale)
+        result = render_result(method, result, upscale=args.upscale, frames_between=args.frames_between)
     write_recon_h5(out, result, input_path=args.input)
     state = "partial result (interrupted)" if result.partial else "result"
     print(f"{args.method}: {state} of {result.frames.shape[0]} frames {result.frames.shape[1]}x{result.frames.shape[2]} "

@@ -12,6 +12,7 @@ from .h5contract import (
     is_recon_file,
     read_kspace_h5,
     read_recon_h5,
+    stored_rois,
     write_kspace_h5,
     write_recon_h5,
 )
@@ -64,6 +65,7 @@ __all__ = [
     "read_kspace_h5",
     "read_mat",
     "read_recon_h5",
+    "stored_rois",
     "write_kspace_h5",
     "write_recon_h5",
 ]

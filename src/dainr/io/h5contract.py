@@ -3,8 +3,10 @@
 from __future__ import annotations
 
 import json
+import logging
 import os
-import tempfile
+import re
+import secrets
 from pathlib import Path
 from typing import Any
 
@@ -16,10 +18,19 @@ from ..errors import InputError
 from ..result import Reconstruction
 from .validate import check_array, check_kspace_data
 
+log = logging.getLogger(__name__)
+
 FORMAT_VERSION = 1
 _KNOWN_ATTRS = {"image_shape", "format_version"}
+_CONTRACT_DATASETS = ("kspace", "trajectory", "coil_maps", "reference", "dcf")
 #: Refuse declared sizes no workstation could hold, before reading a byte of them.
 MAX_ELEMENTS = 2**31
+#: Datasets outside the contract larger than this stay in the file unread (and logged):
+#: they are carried for tools like ROI scoring, which need kilobytes, not gigabytes.
+MAX_EXTRA_ELEMENTS = 2**24
+#: Group of the ROIs a simulated file carries: ``/roi/<name>/mask`` [ny, nx] and
+#: ``/roi/<name>/curve`` [n_frames] (the true mean magnitude inside the mask per frame).
+ROI_GROUP = "roi"
 
 
 def _open(path: Path) -> h5py.File:
@@ -28,7 +39,22 @@ def _open(path: Path) -> h5py.File:
     try:
         return h5py.File(path, "r")
     except OSError as e:
-        raise InputError(path, None, f"not a readable HDF5 file ({e.__class__.__name__}: {str(e).split('(')[0].strip()})") from None
+        raise InputError(path, None, _open_problem(path, e)) from None
+
+
+def _open_problem(path: Path, e: OSError) -> str:
+    """Why HDF5 refused a file, in words a user can act on."""
+    msg = str(e)
+    m = re.search(r"truncated file: eof = (\d+).*stored_eof = (\d+)", msg)
+    if m:
+        return f"truncated HDF5 file: {m[1]} of its {m[2]} bytes are present (an interrupted copy?)"
+    try:
+        signature = h5py.is_hdf5(path)
+    except OSError:
+        signature = True  # unreadable for another reason: report HDF5's own words
+    if not signature:
+        return "not an HDF5 file (no HDF5 signature)"
+    return f"not a readable HDF5 file ({e.__class__.__name__}: {msg.split('(')[0].strip()})"
 
 
 def _attr_value(v: Any) -> Any:
@@ -55,6 +81,40 @@ def _read(f: h5py.File, path: Path, name: str, required: bool) -> np.ndarray | N
         return ds[()]
     except (OSError, TypeError, ValueError) as e:
         raise InputError(path, f"/{name}", f"could not be read ({e})") from None
+
+
+def _read_extra(f: h5py.File, path: Path) -> dict[str, np.ndarray]:
+    """Datasets outside the contract; those under ``/roi`` must be readable, others may be skipped."""
+    names: list[str] = []
+    f.visititems(lambda name, obj: names.append(name) if isinstance(obj, h5py.Dataset) else None)
+    out = {}
+    for name in names:
+        if name in _CONTRACT_DATASETS:
+            continue
+        if name.startswith(ROI_GROUP + "/"):
+            out[name] = _read(f, path, name, True)
+            continue
+        ds = f[name]
+        if ds.size > MAX_EXTRA_ELEMENTS:
+            log.warning("%s: /%s %s not loaded (larger than %d elements)", path, name, ds.shape, MAX_EXTRA_ELEMENTS)
+            continue
+        try:
+            out[name] = ds[()]
+        except (OSError, TypeError, ValueError) as e:
+            log.warning("%s: /%s not loaded (%s)", path, name, e)
+    return out
+
+
+def stored_rois(data: KSpaceData) -> dict[str, tuple[np.ndarray, np.ndarray | None]]:
+    """ROI name -> (bool mask [ny, nx], known curve [n_frames] or None) from ``/roi``."""
+    out: dict[str, tuple[np.ndarray, np.ndarray | None]] = {}
+    prefix = ROI_GROUP + "/"
+    for key, mask in data.extra.items():
+        if key.startswith(prefix) and key.endswith("/mask"):
+            name = key[len(prefix) : -len("/mask")]
+            curve = data.extra.get(f"{prefix}{name}/curve")
+            out[name] = (np.asarray(mask).astype(bool), None if curve is None else np.asarray(curve, np.float32))
+    return out
 
 
 def is_kspace_file(path: str | os.PathLike) -> bool:
@@ -89,9 +149,14 @@ def read_kspace_h5(path: str | os.PathLike) -> KSpaceData:
         version = attrs.get("format_version")
         if version is None:
             raise InputError(path, "attribute format_version", "missing root attribute (expected 1)")
-        if int(np.asarray(version).ravel()[0]) != FORMAT_VERSION:
+        try:
+            version_ok = int(np.asarray(version).ravel()[0]) == FORMAT_VERSION
+        except (TypeError, ValueError, IndexError):
+            version_ok = False
+        if not version_ok:
             raise InputError(path, "attribute format_version", f"expected {FORMAT_VERSION}, got {version!r}")
-        arrays = {n: _read(f, path, n, n in ("kspace", "trajectory")) for n in ("kspace", "trajectory", "coil_maps", "reference", "dcf")}
+        arrays = {n: _read(f, path, n, n in ("kspace", "trajectory")) for n in _CONTRACT_DATASETS}
+        extra = _read_extra(f, path)
     data = KSpaceData(
         kspace=check_array(arrays["kspace"], path, "/kspace", ndim=3, kind="complex"),
         trajectory=check_array(arrays["trajectory"], path, "/trajectory", ndim=3, kind="real"),
@@ -101,6 +166,7 @@ def read_kspace_h5(path: str | os.PathLike) -> KSpaceData:
         dcf=None if arrays["dcf"] is None else check_array(arrays["dcf"], path, "/dcf", ndim=2, kind="real"),
         attrs={k: v for k, v in attrs.items() if k not in _KNOWN_ATTRS},
         source=str(path),
+        extra=extra,
     )
     check_kspace_data(data)
     return data
@@ -128,11 +194,16 @@ class _AtomicH5:
 
     def __enter__(self) -> h5py.File:
         self.path.parent.mkdir(parents=True, exist_ok=True)
-        fd, tmp = tempfile.mkstemp(prefix=f".{self.path.name}.", suffix=".part", dir=self.path.parent)
-        os.close(fd)
-        self.tmp = Path(tmp)
-        self.file = h5py.File(self.tmp, "w")
-        return self.file
+        # HDF5 creates the file itself ("x": fails if the name exists) so that it gets the
+        # user's umask permissions; mkstemp's 0600 would survive the rename.
+        for _ in range(100):
+            self.tmp = self.path.parent / f".{self.path.name}.{secrets.token_hex(4)}.part"
+            try:
+                self.file = h5py.File(self.tmp, "x")
+                return self.file
+            except FileExistsError:
+                continue
+        raise FileExistsError(f"{self.path}: no free temporary name beside it")
 
     def __exit__(self, exc_type, exc, tb):
         self.file.close()
@@ -143,19 +214,30 @@ class _AtomicH5:
         return False
 
 
-def write_kspace_h5(path: str | os.PathLike, data: KSpaceData) -> None:
-    """Write ``data`` per the contract, atomically."""
+def write_kspace_h5(path: str | os.PathLike, data: KSpaceData, compress: bool = False) -> None:
+    """Write ``data`` per the contract, atomically; ``data.extra`` as further datasets.
+
+    ``compress`` stores every dataset gzip-compressed with byte shuffling (smaller
+    shipped samples; any HDF5 reader decodes it transparently).
+    """
+    clash = sorted(k for k in data.extra if k.strip("/") in _CONTRACT_DATASETS)
+    if clash:
+        raise ValueError(f"extra datasets {clash} would replace contract datasets")
+    opts = {"compression": "gzip", "compression_opts": 4, "shuffle": True} if compress else {}
     with atomic_h5(path) as f:
-        f.create_dataset("kspace", data=data.kspace.astype(np.complex64))
-        f.create_dataset("trajectory", data=data.trajectory.astype(np.float32))
+        f.create_dataset("kspace", data=data.kspace.astype(np.complex64), **opts)
+        f.create_dataset("trajectory", data=data.trajectory.astype(np.float32), **opts)
         if data.coil_maps is not None:
-            f.create_dataset("coil_maps", data=data.coil_maps.astype(np.complex64))
+            f.create_dataset("coil_maps", data=data.coil_maps.astype(np.complex64), **opts)
         if data.reference is not None:
             ref = data.reference
             ref = ref.astype(np.complex64) if np.iscomplexobj(ref) else ref.astype(np.float32)
-            f.create_dataset("reference", data=ref)
+            f.create_dataset("reference", data=ref, **opts)
         if data.dcf is not None:
-            f.create_dataset("dcf", data=data.dcf.astype(np.float32))
+            f.create_dataset("dcf", data=data.dcf.astype(np.float32), **opts)
+        for key, value in data.extra.items():
+            a = np.asarray(value)
+            f.create_dataset(key.strip("/"), data=a, **(opts if a.ndim else {}))
         _write_attrs(f, data.attrs)
         f.attrs["image_shape"] = np.asarray(data.image_shape, dtype=np.int64)
         f.attrs["format_version"] = FORMAT_VERSION

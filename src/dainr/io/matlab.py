@@ -20,35 +20,62 @@ from .validate import check_array, check_kspace_data
 
 GRASP_KEYS = ("kdata", "k")
 CINE_KEYS = ("data", "b1")
+#: Every variable either layout reads; others are never loaded.
+KNOWN_VARIABLES = ("kdata", "k", "w", "b1", "data")
+#: Refuse declared sizes no workstation could hold, before reading a byte of them.
+MAX_ELEMENTS = 2**31
 
 
-def _load_v73(path: Path) -> dict[str, np.ndarray]:
+def _load_v73(path: Path, names: tuple[str, ...] | None) -> dict[str, np.ndarray]:
     out = {}
     with h5py.File(path, "r") as f:
         for k, ds in f.items():
-            if isinstance(ds, h5py.Dataset) and not k.startswith("#"):
-                # MATLAB writes column-major: h5py sees the axes reversed.
-                a = ds[()]
-                if a.dtype.names is not None and {"real", "imag"} <= set(a.dtype.names):
-                    a = a["real"] + 1j * a["imag"]
-                out[k] = np.asarray(a).T
+            if not isinstance(ds, h5py.Dataset) or k.startswith("#") or (names is not None and k not in names):
+                continue
+            if ds.size > MAX_ELEMENTS:
+                raise InputError(path, k, f"declared size {ds.shape[::-1]} is too large to load")
+            # MATLAB writes column-major: h5py sees the axes reversed.
+            a = ds[()]
+            if a.dtype.names is not None and {"real", "imag"} <= set(a.dtype.names):
+                a = a["real"] + 1j * a["imag"]
+            out[k] = np.asarray(a).T
     return out
 
 
-def load_mat_dict(path: str | Path) -> dict[str, np.ndarray]:
-    """Variables of a ``.mat`` file of either version; errors name the file."""
+def mat_variable_names(path: str | Path) -> dict[str, tuple[int, ...]]:
+    """Name -> shape (MATLAB's axis order) of a ``.mat`` file's variables, values not read."""
     path = Path(path)
     if not path.exists():
         raise InputError(path, None, "no such file")
+    try:
+        if h5py.is_hdf5(path):
+            with h5py.File(path, "r") as f:
+                return {k: ds.shape[::-1] for k, ds in f.items() if isinstance(ds, h5py.Dataset) and not k.startswith("#")}
+        from scipy.io import whosmat
+
+        return {name: tuple(shape) for name, shape, _ in whosmat(path)}
+    except InputError:
+        raise
+    except Exception as e:  # scipy and h5py raise a zoo of types for a broken file
+        raise InputError(path, None, f"not a readable MATLAB file ({e.__class__.__name__}: {e})") from None
+
+
+def load_mat_dict(path: str | Path, names: tuple[str, ...] | None = None) -> dict[str, np.ndarray]:
+    """Variables (all, or those in ``names``) of a ``.mat`` file of either version; errors name the file."""
+    path = Path(path)
+    shapes = mat_variable_names(path)
+    for k, shape in shapes.items():
+        if (names is None or k in names) and np.prod(shape, dtype=np.float64) > MAX_ELEMENTS:
+            raise InputError(path, k, f"declared size {shape} is too large to load")
     if h5py.is_hdf5(path):
         try:
-            return _load_v73(path)
+            return _load_v73(path, names)
         except OSError as e:
             raise InputError(path, None, f"unreadable MATLAB v7.3 file ({e})") from None
     from scipy.io import loadmat
 
     try:
-        d = loadmat(path)
+        d = loadmat(path, variable_names=None if names is None else list(names))
     except Exception as e:  # scipy raises a zoo of types for a broken file
         raise InputError(path, None, f"not a readable MATLAB file ({e.__class__.__name__}: {e})") from None
     return {k: v for k, v in d.items() if not k.startswith("__")}
@@ -70,24 +97,26 @@ def read_mat(
     seed: int = 0,
 ) -> KSpaceData:
     path = Path(path)
-    v = load_mat_dict(path)
-    layout = mat_layout(v)
+    names = mat_variable_names(path)
+    layout = mat_layout(names)
+    if layout is None:
+        raise InputError(
+            path,
+            None,
+            f"unknown MATLAB layout: expected variables {' and '.join(GRASP_KEYS)} (GRASP demo) or "
+            f"{' and '.join(CINE_KEYS)} (cine coil images), found {', '.join(sorted(names)) or 'none'}",
+        )
+    v = load_mat_dict(path, KNOWN_VARIABLES)
     if layout == "grasp":
         return _grasp(path, v)
-    if layout == "cine":
-        return _cine(path, v, spokes_per_frame or 13, readout_oversampling, noise_level, seed)
-    raise InputError(
-        path,
-        None,
-        f"unknown MATLAB layout: expected variables {GRASP_KEYS} (GRASP demo) or {CINE_KEYS} "
-        f"(cine coil images), found {sorted(v)}",
-    )
+    return _cine(path, v, spokes_per_frame or 13, readout_oversampling, noise_level, seed)
 
 
 def _grasp(path: Path, v: dict) -> KSpaceData:
-    kdata = check_array(v["kdata"], path, "kdata", ndim=3, kind="complex")
-    if np.ndim(v["kdata"]) == 2:  # single coil saved without the trailing axis
-        kdata = kdata[..., None]
+    kdata = v["kdata"]
+    if np.ndim(kdata) == 2:  # MATLAB drops a trailing singleton: one coil
+        kdata = np.asarray(kdata)[..., None]
+    kdata = check_array(kdata, path, "kdata", ndim=3, kind="complex")
     k = check_array(v["k"], path, "k", ndim=2, kind="complex")
     R, S, C = kdata.shape
     if k.shape != (R, S):
@@ -96,7 +125,8 @@ def _grasp(path: Path, v: dict) -> KSpaceData:
         raise InputError(path, "k", "expected cycles/pixel in [-0.5, 0.5]")
     maps = None
     if "b1" in v:
-        b1 = check_array(v["b1"], path, "b1", ndim=3, kind="any").astype(np.complex64)
+        b1 = v["b1"] if np.ndim(v["b1"]) != 2 else np.asarray(v["b1"])[..., None]
+        b1 = check_array(b1, path, "b1", ndim=3, kind="any").astype(np.complex64)
         if b1.shape[2] != C:
             raise InputError(path, "b1", f"has {b1.shape[2]} coils but kdata has {C}")
         maps = np.ascontiguousarray(b1.transpose(2, 0, 1))
@@ -125,8 +155,11 @@ def _grasp(path: Path, v: dict) -> KSpaceData:
 def _cine(path: Path, v: dict, spf: int, osf: float, noise: float, seed: int) -> KSpaceData:
     from ..simulate.acquire import add_noise, sample_coil_images
 
-    data = check_array(v["data"], path, "data", ndim=4, kind="any").astype(np.complex64)
-    b1 = check_array(v["b1"], path, "b1", ndim=3, kind="any").astype(np.complex64)
+    data, b1 = v["data"], v["b1"]
+    if np.ndim(data) == 3 and np.ndim(b1) == 2:  # MATLAB drops a trailing singleton: one coil
+        data, b1 = np.asarray(data)[..., None], np.asarray(b1)[..., None]
+    data = check_array(data, path, "data", ndim=4, kind="any").astype(np.complex64)
+    b1 = check_array(b1, path, "b1", ndim=3, kind="any").astype(np.complex64)
     ny, nx, F, C = data.shape
     if b1.shape != (ny, nx, C):
         raise InputError(path, "b1", f"expected [ny, nx, coils] = [{ny}, {nx}, {C}] to match data, got {b1.shape}")
