@@ -19,4 +19,12 @@ class InputError(DainrError):
 
 
 class FitError(DainrError):
-    """A fit that cannot go on (non-finite loss, out of memory): says what to change."""
+    """A fit that cannot go on (non-finite loss, out of memory): says what to change.
+
+    ``partial`` holds the last good snapshot as a partial result, when there was one,
+    so that callers can still save it.
+    """
+
+    def __init__(self, message: str, partial=None):
+        super().__init__(message)
+        self.partial = partial

@@ -186,9 +186,28 @@ def run_fit(
         log.info("resumed from %s at step %d", resume, start)
     t0 = time.perf_counter()
     last_snap_t = t0
-    last_good: torch.Tensor | None = None
+    last_good: tuple[int, torch.Tensor] | None = None
     step = start
     partial = False
+
+    def result(frames: torch.Tensor, steps_done: int, is_partial: bool) -> Reconstruction:
+        return Reconstruction(
+            frames=_to_user(frames, method.prep),
+            method=method.name,
+            config=to_dict(method.config),
+            spokes_per_frame=method.prep.series.spokes_per_frame,
+            seconds=time.perf_counter() - t0,
+            peak_memory_bytes=mem.peak_so_far(),
+            partial=is_partial,
+            steps_done=steps_done,
+            loss_history=list(losses),
+            attrs=dict(method.prep.series.attrs) | {"coil_maps_source": method.prep.coil_maps_source},
+        )
+
+    def fault(message: str) -> FitError:
+        kept = None if last_good is None else result(last_good[1], last_good[0], True)
+        return FitError(message, partial=kept)
+
     with PeakMemory(method.prep.device) as mem:
         for step in range(start, total):
             if stop.requested:
@@ -199,13 +218,14 @@ def run_fit(
             except torch.cuda.OutOfMemoryError:
                 method.release()
                 torch.cuda.empty_cache()
-                raise FitError(
+                raise fault(
                     "CUDA ran out of memory: try fewer frames per step, a smaller hash table "
                     "(hash_log2_size), a smaller image, or --device cpu"
                 ) from None
             if not math.isfinite(loss):
-                raise FitError(
-                    f"the loss became {loss} at step {step + 1}: lower the learning rate or check the input scale"
+                raise fault(
+                    f"the loss became {loss} at step {step + 1}: lower the learning rate or check "
+                    "the input scale" + ("; the last good snapshot is kept" if last_good else "")
                 )
             losses.append(loss)
             now = time.perf_counter()
@@ -215,31 +235,20 @@ def run_fit(
             )
             if due and step + 1 < total:
                 last_snap_t = now
-                last_good = _frames(method)
-                yield Snapshot(step + 1, _to_user(last_good, method.prep), loss)
+                last_good = (step + 1, _frames(method))
+                yield Snapshot(step + 1, _to_user(last_good[1], method.prep), loss)
             if checkpoint and checkpoint_every and (step + 1) % checkpoint_every == 0:
                 save_checkpoint(checkpoint, method, step + 1, losses)
         else:
             step = total
         done = step if partial else total
-        frames = _frames(method)
         if checkpoint:
             save_checkpoint(checkpoint, method, done, losses)
-        seconds = time.perf_counter() - t0
-    result = Reconstruction(
-        frames=_to_user(frames, method.prep),
-        method=method.name,
-        config=to_dict(method.config),
-        spokes_per_frame=method.prep.series.spokes_per_frame,
-        seconds=seconds,
-        peak_memory_bytes=mem.peak,
-        partial=partial,
-        steps_done=done,
-        loss_history=losses,
-        attrs=dict(method.prep.series.attrs) | {"coil_maps_source": method.prep.coil_maps_source},
-    )
-    yield Snapshot(done, result.frames, losses[-1] if losses else float("nan"))
-    yield Done(result)
+        final = result(_frames(method), done, partial)
+    final.peak_memory_bytes = mem.peak
+    final.seconds = time.perf_counter() - t0
+    yield Snapshot(done, final.frames, losses[-1] if losses else float("nan"))
+    yield Done(final)
 
 
 def _frames(method: Method) -> torch.Tensor:

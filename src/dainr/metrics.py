@@ -155,6 +155,11 @@ class PeakMemory:
         while not self._stop.wait(self.interval):
             self.peak = max(self.peak, self._proc.memory_info().rss)
 
+    def peak_so_far(self) -> int:
+        if self.device.type == "cuda":
+            return int(torch.cuda.max_memory_allocated(self.device))
+        return max(self.peak, self._proc.memory_info().rss)
+
     def __exit__(self, *exc) -> None:
         if self.device.type == "cuda":
             self.peak = int(torch.cuda.max_memory_allocated(self.device))

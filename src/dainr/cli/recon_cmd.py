@@ -47,6 +47,7 @@ def parse_overrides(items: list[str]) -> dict:
 
 def run(args: argparse.Namespace) -> int:
     from ..api import make_method
+    from ..errors import FitError
     from ..fit import StopRequest, run_fit
     from ..io import write_recon_h5
     from .progress import drain_with_progress
@@ -75,8 +76,16 @@ def run(args: argparse.Namespace) -> int:
         checkpoint=args.checkpoint,
         checkpoint_every=args.checkpoint_every,
         resume=args.resume,
+        # a periodic snapshot is what a fault (NaN loss, out of memory) can still save
+        snapshot_seconds=30.0,
     )
-    result, interrupted = drain_with_progress(messages, stop, quiet=args.quiet)
+    try:
+        result, interrupted = drain_with_progress(messages, stop, quiet=args.quiet)
+    except FitError as e:
+        if e.partial is not None:
+            write_recon_h5(out, e.partial, input_path=args.input)
+            raise FitError(f"{e} (partial result of step {e.partial.steps_done} written to {out})") from None
+        raise
     if args.upscale != 1.0 or args.frames_between:
         from ..render import render_result
 
