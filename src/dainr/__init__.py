@@ -7,6 +7,14 @@ from __future__ import annotations
 
 __version__ = "0.1.0"
 
+import os as _os
+
+# libgomp's default lets idle OpenMP workers spin; as soon as another process competes
+# for the cores, torch and finufft then run 5-15x slower (a DA-INR step on the 2-core
+# CPU: 1.1 s instead of 80 ms). Sleeping workers cost little on an idle machine. Only
+# effective when dainr is imported before torch; a user's own setting wins.
+_os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")
+
 from .api import fit, make_method, reconstruct
 from .data import KSpaceData, RadialSeries
 from .errors import DainrError, FitError, InputError

@@ -1,0 +1,299 @@
+"""Multiresolution hash encoding of 2-D points (Müller et al. 2022, Instant-NGP).
+
+The grid follows tiny-cuda-nn's conventions exactly, so that the pure-PyTorch
+version here and tiny-cuda-nn's CUDA kernels compute the same function of the same
+parameter table:
+
+* level ``l`` has scale ``s_l = N_min * b^l - 1`` and ``ceil(s_l) + 1`` vertices per
+  axis; a point ``u`` in the unit square sits at ``u * s_l + 0.5`` on that level's grid
+  (the half-cell offset staggers the levels, Instant-NGP appendix A);
+* a level whose vertices fit in ``T`` entries is stored densely (row-major, x fastest),
+  otherwise vertices are hashed with ``x * 1 XOR y * 2654435761`` (uint32) mod ``T``;
+* each level holds ``min(next multiple of 8 of vertices, T)`` rows of ``F`` features,
+  levels one after the other in one table, initialised uniformly in ``±1e-4``;
+* features are bilinearly interpolated from the four surrounding vertices; the output
+  is the levels' features concatenated, level-major.
+
+Inputs here are in ``[-1, 1]`` (the image's coordinates) and are mapped to the unit
+square; points outside it (a deformation pushing past the field of view) are clamped
+to its edge, where tiny-cuda-nn would wrap around.
+"""
+
+from __future__ import annotations
+
+import logging
+import math
+from dataclasses import dataclass
+
+import torch
+from torch import nn
+
+log = logging.getLogger(__name__)
+
+PRIME_Y = 2654435761  #: Instant-NGP's second hashing prime (the first is 1)
+_U32 = 0xFFFFFFFF
+INIT_RANGE = 1e-4  #: Instant-NGP initialises the table uniformly in ±1e-4
+
+
+@dataclass(frozen=True)
+class LevelLayout:
+    scale: float  #: s_l: grid positions are u * scale + 0.5
+    resolution: int  #: vertices per axis
+    size: int  #: rows this level holds in the table
+    offset: int  #: its first row
+    hashed: bool
+
+
+def per_level_scale_for(base_resolution: int, finest_resolution: int, n_levels: int) -> float:
+    """Growth factor ``b`` that makes the finest level ``finest_resolution`` (Instant-NGP eq. 3)."""
+    if n_levels < 2:
+        return 1.0
+    return math.exp((math.log(finest_resolution) - math.log(base_resolution)) / (n_levels - 1))
+
+
+def level_layout(
+    n_levels: int, log2_size: int, base_resolution: int, per_level_scale: float
+) -> list[LevelLayout]:
+    """Scales, sizes and offsets of every level, computed in float32 as tiny-cuda-nn does."""
+    t = 1 << log2_size
+    log2_b = torch.tensor(math.log2(per_level_scale), dtype=torch.float32)
+    out, offset = [], 0
+    for lev in range(n_levels):
+        s = float(torch.exp2(lev * log2_b) * base_resolution - 1.0)
+        res = int(math.ceil(s)) + 1
+        dense = min(res * res, 2**31)
+        size = min(-(-dense // 8) * 8, t)
+        out.append(LevelLayout(s, res, size, offset, size < res * res))
+        offset += size
+    return out
+
+
+def tcnn_available() -> bool:
+    try:
+        import tinycudann  # noqa: F401
+    except Exception:  # ImportError, or a build that fails to load its CUDA library
+        return False
+    return True
+
+
+class HashGrid(nn.Module):
+    """``xy[N, 2]`` in ``[-1, 1]`` -> ``[N, n_levels * n_features]``.
+
+    ``backend``: ``torch`` (always works, any device), ``tcnn`` (tiny-cuda-nn, CUDA
+    only) or ``auto`` (tcnn when it imports and the grid lives on a CUDA device).
+    """
+
+    def __init__(
+        self,
+        n_levels: int = 16,
+        n_features: int = 2,
+        log2_size: int = 19,
+        base_resolution: int = 16,
+        per_level_scale: float = 2.0,
+        backend: str = "torch",
+    ):
+        super().__init__()
+        if backend not in ("torch", "tcnn"):
+            raise ValueError(f"hash grid backend must be torch or tcnn, got {backend!r}")
+        self.n_levels = n_levels
+        self.n_features = n_features
+        self.log2_size = log2_size
+        self.base_resolution = base_resolution
+        self.per_level_scale = per_level_scale
+        self.levels = level_layout(n_levels, log2_size, base_resolution, per_level_scale)
+        self.n_rows = self.levels[-1].offset + self.levels[-1].size
+        self.backend = backend
+        if backend == "tcnn":
+            self._tcnn = _make_tcnn(self)
+            self.register_parameter("table", None)
+        else:
+            self._tcnn = None
+            table = torch.empty(self.n_rows, n_features).uniform_(-INIT_RANGE, INIT_RANGE)
+            self.table = nn.Parameter(table)
+        f32 = torch.float32
+        self.register_buffer(
+            "_scale", torch.tensor([lv.scale for lv in self.levels], dtype=f32), persistent=False
+        )
+        self.register_buffer(
+            "_res", torch.tensor([lv.resolution for lv in self.levels]), persistent=False
+        )
+        self.register_buffer(
+            "_size", torch.tensor([lv.size for lv in self.levels]), persistent=False
+        )
+        self.register_buffer(
+            "_offset", torch.tensor([lv.offset for lv in self.levels]), persistent=False
+        )
+        self._n_dense = sum(not lv.hashed for lv in self.levels)
+        if any(lv.hashed for lv in self.levels[: self._n_dense]):
+            raise AssertionError("dense levels must come first (resolution grows with the level)")
+        corner = [[0, 1, lv.resolution, lv.resolution + 1] for lv in self.levels]
+        self.register_buffer(
+            "_dense_corner", torch.tensor(corner).t().contiguous(), persistent=False
+        )
+
+    @property
+    def out_dim(self) -> int:
+        return self.n_levels * self.n_features
+
+    def extra_repr(self) -> str:
+        n_hashed = sum(lv.hashed for lv in self.levels)
+        return (
+            f"levels={self.n_levels}, features={self.n_features}, T=2^{self.log2_size}, "
+            f"N_min={self.base_resolution}, b={self.per_level_scale:.4f}, "
+            f"finest={self.levels[-1].resolution}, hashed_levels={n_hashed}, rows={self.n_rows}, "
+            f"backend={self.backend}"
+        )
+
+    def corners(self, xy: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        """Table rows ``[4, L, N]`` (int32) and bilinear weights ``[4, L, N]`` of every point.
+
+        Corners are ordered (x0, y0), (x1, y0), (x0, y1), (x1, y1). The weights carry the
+        gradient with respect to ``xy`` (which is how the deformation network learns);
+        the rows are integers. Corner-major, then level-major order keeps every
+        arithmetic operand contiguous and each level's table accesses together.
+        """
+        u = ((xy.to(torch.float32) + 1.0) * 0.5).clamp(0.0, 1.0)
+        pos = u.t()[:, None, :] * self._scale[None, :, None] + 0.5  # [2, L, N]
+        g = torch.floor(pos.detach())
+        w = pos - g  # fractional position; d w / d pos = 1
+        gi = g.to(torch.int64)
+        x0, y0 = gi[0], gi[1]  # [L, N]
+        parts = []
+        nd = self._n_dense
+        if nd > 0:
+            base = x0[:nd] + y0[:nd] * self._res[:nd, None]
+            idx = base[None] + self._dense_corner[:, :nd, None]  # + (0, 1, res, res + 1)
+            # The vertex one past the last column wraps into the next row (tiny-cuda-nn's
+            # dense indexing does the same): one subtraction is a full modulo here.
+            size = self._size[None, :nd, None]
+            parts.append(torch.where(idx >= size, idx - size, idx) + self._offset[None, :nd, None])
+        if nd < self.n_levels:
+            # Sizes of hashed levels are T = 2^k, so "mod T" keeps the low k bits, and the
+            # low bits of y * prime depend only on the low bits of y and of the prime.
+            mask = (1 << self.log2_size) - 1
+            prime = PRIME_Y & mask
+            xs, ys = x0[nd:], y0[nd:]
+            hx0, hx1 = xs & mask, (xs + 1) & mask
+            hy0 = (ys * prime) & mask
+            hy1 = (hy0 + prime) & mask
+            idx = torch.stack((hx0 ^ hy0, hx1 ^ hy0, hx0 ^ hy1, hx1 ^ hy1))
+            parts.append(idx + self._offset[None, nd:, None])
+        rows = torch.cat(parts, dim=1) if len(parts) > 1 else parts[0]
+        wx, wy = w[0], w[1]
+        vx, vy = 1 - wx, 1 - wy
+        weights = torch.stack((vx * vy, wx * vy, vx * wy, wx * wy))  # [4, L, N]
+        return rows.to(torch.int32), weights
+
+    def forward(self, xy: torch.Tensor) -> torch.Tensor:
+        if self._tcnn is not None:
+            u = ((xy + 1.0) * 0.5).clamp(0.0, 1.0)
+            return self._tcnn(u.contiguous()).to(torch.float32)
+        rows, weights = self.corners(xy)
+        out = _Interpolate.apply(self.table, rows, weights)  # [L, N, F]
+        return out.permute(1, 0, 2).reshape(xy.shape[0], self.out_dim)
+
+    def table_values(self) -> torch.Tensor:
+        """The parameter table ``[rows, F]``, whichever backend holds it."""
+        if self._tcnn is not None:
+            return self._tcnn.params.detach().reshape(self.n_rows, self.n_features)
+        return self.table.detach()
+
+
+class _Interpolate(torch.autograd.Function):
+    """``out[l, n] = sum_c w[c, l, n] * table[rows[c, l, n]]`` with a lean backward.
+
+    With two features per level (the paper's F = 2) a row is handled as one complex64
+    number: gather and scatter-add become 1-D, and the weighted sums run over
+    contiguous planes, several times faster on a CPU than row-wise broadcasting.
+
+    The table's gradient is accumulated in place into ``table.grad`` (allocated once,
+    then zeroed in place by ``zero_grad(set_to_none=False)``) and not returned to
+    autograd: a fresh zero-filled gradient of the whole table every step costs more
+    than the rest of the encoding (page faults of a multi-megabyte allocation), and
+    autograd would then add it into ``.grad`` in yet another pass.
+    """
+
+    @staticmethod
+    def forward(
+        ctx, table: torch.Tensor, rows: torch.Tensor, weights: torch.Tensor
+    ) -> torch.Tensor:
+        n_feat = table.shape[1]
+        flat = rows.reshape(-1)
+        if n_feat == 2:
+            packed = table.detach().view(torch.complex64).view(-1)
+            vals = packed.index_select(0, flat).view(rows.shape)  # [4, L, N] complex
+            out = vals[0] * weights[0]
+            for c in range(1, 4):
+                out += vals[c] * weights[c]
+            out = torch.view_as_real(out)  # [L, N, 2]
+        else:
+            vals = table.detach().index_select(0, flat).view(*rows.shape, n_feat)
+            out = (vals * weights[..., None]).sum(dim=0)
+        ctx.save_for_backward(rows, weights, vals)
+        ctx.table = table
+        return out
+
+    @staticmethod
+    def backward(ctx, grad: torch.Tensor):
+        rows, weights, vals = ctx.saved_tensors
+        table = ctx.table
+        n_feat = table.shape[1]
+        flat = rows.reshape(-1)
+        packed_grad = torch.view_as_complex(grad.contiguous()) if n_feat == 2 else None
+        if table.requires_grad:
+            if table.grad is None:
+                table.grad = torch.zeros_like(table)
+            if n_feat == 2:
+                contrib = weights * packed_grad  # [4, L, N] complex
+                table.grad.view(torch.complex64).view(-1).index_add_(0, flat, contrib.reshape(-1))
+            else:
+                contrib = weights[..., None] * grad
+                table.grad.index_add_(0, flat, contrib.reshape(-1, n_feat))
+        g_w = None
+        if ctx.needs_input_grad[2]:
+            if n_feat == 2:
+                g_w = (vals * packed_grad.conj()).real  # sum over the two features
+            else:
+                g_w = (vals * grad).sum(dim=-1)
+        return None, None, g_w
+
+
+def _make_tcnn(grid: HashGrid) -> nn.Module:
+    import tinycudann as tcnn
+
+    cfg = {
+        "otype": "HashGrid",
+        "n_levels": grid.n_levels,
+        "n_features_per_level": grid.n_features,
+        "log2_hashmap_size": grid.log2_size,
+        "base_resolution": grid.base_resolution,
+        "per_level_scale": grid.per_level_scale,
+    }
+    try:
+        enc = tcnn.Encoding(n_input_dims=2, encoding_config=cfg, dtype=torch.float32)
+    except TypeError:  # older bindings choose the precision themselves
+        enc = tcnn.Encoding(n_input_dims=2, encoding_config=cfg)
+    if enc.params.numel() != grid.n_rows * grid.n_features:
+        raise RuntimeError(
+            f"tiny-cuda-nn laid out {enc.params.numel()} parameters where "
+            f"{grid.n_rows * grid.n_features} were expected; use hash_backend='torch'"
+        )
+    return enc
+
+
+def resolve_backend(requested: str, device: torch.device) -> str:
+    """``auto`` -> ``tcnn`` on CUDA when it imports, else ``torch``; explicit choices checked."""
+    if requested == "auto":
+        use = device.type == "cuda" and tcnn_available()
+        log.info("hash grid: %s", "tiny-cuda-nn" if use else "pure PyTorch")
+        return "tcnn" if use else "torch"
+    if requested == "tcnn":
+        if device.type != "cuda":
+            raise ValueError("hash_backend='tcnn' needs a CUDA device; use 'torch' or 'auto'")
+        if not tcnn_available():
+            raise ValueError(
+                "hash_backend='tcnn' but tinycudann does not import; use 'torch' or 'auto'"
+            )
+    elif requested != "torch":
+        raise ValueError(f"hash_backend must be auto, torch or tcnn, got {requested!r}")
+    return requested

@@ -1,0 +1,109 @@
+"""Rendering a fitted continuous model: r > 1 upscaling and times between frames."""
+
+import os
+
+import numpy as np
+import pytest
+
+import dainr
+from dainr.fit import drain, run_fit, seed_everything
+from dainr.io import read_recon_h5, write_kspace_h5
+from dainr.render import frame_times, render, render_result
+
+from .conftest import make_phantom_data
+
+TINY = dict(hash_log2_size=12, deform_width=16, canon_width=16, feature_channels=8)
+
+
+@pytest.fixture(scope="module")
+def fitted():
+    data = make_phantom_data()
+    seed = int(os.environ.get("DAINR_TEST_SEED", "0"))
+    seed_everything(seed)  # the networks are initialised when the method is made
+    m = dainr.make_method(data, "dainr", steps=150, **TINY)
+    result = drain(run_fit(m, seed=seed))
+    return m, result
+
+
+def test_frame_times():
+    np.testing.assert_allclose(frame_times(3), [0, 1, 2])
+    np.testing.assert_allclose(frame_times(3, 1), [0, 0.5, 1, 1.5, 2])
+    assert len(frame_times(1, 3)) == 1
+    with pytest.raises(ValueError):
+        frame_times(3, -1)
+
+
+def test_render_at_integer_times_equals_the_result(fitted):
+    m, result = fitted
+    np.testing.assert_allclose(render(m), result.frames, rtol=0, atol=1e-6)
+
+
+def test_upscale_two(fitted):
+    m, result = fitted
+    r = render_result(m, result, upscale=2.0)
+    assert r.frames.shape == (6, 64, 64) and r.upscale == 2.0
+    assert result.frames.shape == (6, 32, 32)  # the original is untouched
+    # the same image, finer: block means stay close to the fitted frames
+    blocks = r.frames.reshape(6, 32, 2, 32, 2).mean(axis=(2, 4))
+    err = np.linalg.norm(blocks - result.frames) / np.linalg.norm(result.frames)
+    assert err < 0.1
+    cont = render(m, upscale=1.5, times=[1.0], coords="continuous")
+    assert cont.shape == (1, 48, 48)
+
+
+def test_fractional_time_gives_a_frame_between(fitted):
+    m, result = fitted
+    a, b = result.frames[2], result.frames[3]
+    mid = render(m, times=[2.5])[0]
+    gap = np.linalg.norm(np.abs(b) - np.abs(a))
+    assert gap > 0
+    # closer to each neighbour than the neighbours are to each other, and not either of them
+    assert np.linalg.norm(np.abs(mid) - np.abs(a)) < gap
+    assert np.linalg.norm(np.abs(mid) - np.abs(b)) < gap
+    assert not np.allclose(mid, a) and not np.allclose(mid, b)
+    r = render_result(m, result, frames_between=1)
+    assert r.frames.shape == (11, 32, 32)
+    np.testing.assert_allclose(r.attrs["frame_times"], np.arange(11) / 2)
+    # same frames; other batches round differently, and the finest hash levels (cells far
+    # below a pixel) turn float32 rounding of coordinates into small value changes
+    np.testing.assert_allclose(r.frames[::2], result.frames, rtol=0, atol=2e-3)
+
+
+def test_bad_requests(fitted, tiny_data):
+    m, _ = fitted
+    with pytest.raises(ValueError, match="times must lie"):
+        render(m, times=[6.0])
+    with pytest.raises(ValueError, match="upscale"):
+        render(m, upscale=0.5)
+    nufft = dainr.make_method(tiny_data, "nufft")
+    with pytest.raises(ValueError, match="no continuous representation"):
+        render(nufft, upscale=2.0)
+
+
+def test_cli_upscale_and_frames_between(tmp_path, tiny_data):
+    from dainr.cli import main
+
+    src = tmp_path / "in.h5"
+    write_kspace_h5(src, tiny_data)
+    out = tmp_path / "out.h5"
+    args = [
+        "recon",
+        str(src),
+        "--method",
+        "dainr",
+        "--steps",
+        "3",
+        "--upscale",
+        "2",
+        "--frames-between",
+        "1",
+        "--out",
+        str(out),
+        "--quiet",
+    ]
+    for k, v in TINY.items():
+        args += ["--set", f"{k}={v}"]
+    assert main(args) == 0
+    r = read_recon_h5(out)
+    assert r.frames.shape == (11, 64, 64) and r.upscale == 2.0 and r.steps_done == 3
+    assert len(r.attrs["frame_times"]) == 11
