@@ -8,7 +8,7 @@ import torch
 
 import dainr
 from dainr.api import make_method
-from dainr.fit import Done, Progress, Snapshot, StopRequest, drain, run_fit, seed_everything
+from dainr.fit import drain, run_fit, seed_everything
 from dainr.methods.hashinr import HashGrid3d, level_layout, sample_points
 from dainr.metrics import score_series
 from dainr.simulate import SimulationConfig, simulate_phantom
@@ -104,34 +104,3 @@ def test_regularisers_enter_the_loss(cardiac):
         run_fit(_method(cardiac, steps=3, tv_weight=0.02, lowrank_weight=0.0002))
     ).loss_history
     assert len(loss) == 3 and np.isfinite(loss).all()
-
-
-def test_streams_snapshots_and_stops_cleanly(cardiac):
-    stop = StopRequest()
-    snaps, progress, done = [], [], None
-    for msg in run_fit(_method(cardiac, steps=100), stop=stop, snapshot_every=2):
-        if isinstance(msg, Progress):
-            progress.append(msg.step)
-            if msg.step == 5:
-                stop.request()
-        elif isinstance(msg, Snapshot):
-            snaps.append(msg)
-        elif isinstance(msg, Done):
-            done = msg.result
-    assert progress == [1, 2, 3, 4, 5]
-    assert [s.step for s in snaps] == [2, 4, 5]
-    assert all(s.frames.shape == (6, 32, 32) and np.isfinite(s.frames).all() for s in snaps)
-    assert done is not None and done.partial and done.steps_done == 5
-    assert not np.array_equal(snaps[0].frames, snaps[1].frames)  # it is learning between snapshots
-
-
-def test_resume_reproduces_an_uninterrupted_run(cardiac, tmp_path):
-    whole = drain(run_fit(_method(cardiac, steps=6), seed=3))
-    ck = tmp_path / "hashinr.pt"
-    stop = StopRequest()
-    for msg in run_fit(_method(cardiac, steps=6), seed=3, stop=stop, checkpoint=ck):
-        if isinstance(msg, Progress) and msg.step == 3:
-            stop.request()
-    resumed = drain(run_fit(_method(cardiac, steps=6), seed=3, resume=ck))
-    np.testing.assert_allclose(resumed.loss_history, whole.loss_history, rtol=1e-5)
-    np.testing.assert_allclose(resumed.frames, whole.frames, atol=1e-5 * np.abs(whole.frames).max())

@@ -1,7 +1,8 @@
 """The package list in pyproject.toml must cover every package, or a wheel install breaks."""
 
-import tomllib
 from pathlib import Path
+
+import tomllib
 
 ROOT = Path(__file__).resolve().parents[1]
 

@@ -7,7 +7,7 @@ import pytest
 
 import dainr
 from dainr.api import make_method
-from dainr.fit import Done, Progress, Snapshot, StopRequest, drain, run_fit, seed_everything
+from dainr.fit import drain, run_fit, seed_everything
 from dainr.methods.tddip import helix
 from dainr.metrics import score_series
 from dainr.simulate import SimulationConfig, simulate_phantom
@@ -58,37 +58,6 @@ def test_tddip_beats_gridding(cardiac):
     assert s.motion_psnr > grid.motion_psnr
 
 
-def test_streams_snapshots_and_stops_cleanly(cardiac):
-    stop = StopRequest()
-    snaps, progress, done = [], [], None
-    for msg in run_fit(_method(cardiac, steps=100), stop=stop, snapshot_every=2):
-        if isinstance(msg, Progress):
-            progress.append(msg.step)
-            if msg.step == 5:
-                stop.request()
-        elif isinstance(msg, Snapshot):
-            snaps.append(msg)
-        elif isinstance(msg, Done):
-            done = msg.result
-    assert progress == [1, 2, 3, 4, 5]
-    assert [s.step for s in snaps] == [2, 4, 5]  # every 2 steps, then the final state
-    assert all(s.frames.shape == (6, 32, 32) and np.isfinite(s.frames).all() for s in snaps)
-    assert (
-        done is not None and done.partial and done.steps_done == 5 and len(done.loss_history) == 5
-    )
-    np.testing.assert_array_equal(done.frames, snaps[-1].frames)
-
-
-def test_resume_reproduces_an_uninterrupted_run(cardiac, tmp_path):
-    whole = drain(run_fit(_method(cardiac, steps=6), seed=3))
-    ck = tmp_path / "tddip.pt"
-    stop = StopRequest()
-    for msg in run_fit(_method(cardiac, steps=6), seed=3, stop=stop, checkpoint=ck):
-        if isinstance(msg, Progress) and msg.step == 3:
-            stop.request()
-    resumed = drain(run_fit(_method(cardiac, steps=6), seed=3, resume=ck))
-    np.testing.assert_allclose(resumed.loss_history, whole.loss_history, rtol=1e-5)
-    np.testing.assert_allclose(resumed.frames, whole.frames, atol=1e-5 * np.abs(whole.frames).max())
 
 
 def test_bad_options_are_refused(cardiac):

@@ -29,6 +29,7 @@ def describe(path: Path, spokes_per_frame: int | None = None) -> str:
     d = load_kspace(path, spokes_per_frame=spokes_per_frame)
     spf = spokes_per_frame or d.default_spokes_per_frame()
     n_frames, left = divmod(d.n_spokes, spf)
+    ref = f"{d.reference.shape[0]} frames" if d.reference is not None else "none"
     lines = [
         f"{path}: radial k-space",
         f"  coils        {d.n_coils}",
@@ -36,7 +37,7 @@ def describe(path: Path, spokes_per_frame: int | None = None) -> str:
         f"  image        {d.image_shape[0]} x {d.image_shape[1]}",
         f"  frames       {n_frames} at {spf} spokes/frame" + (f" ({left} spokes dropped)" if left else ""),
         f"  coil maps    {'in file' if d.coil_maps is not None else 'estimated at reconstruction'}",
-        f"  reference    {'%d frames' % d.reference.shape[0] if d.reference is not None else 'none'}",
+        f"  reference    {ref}",
         f"  dcf          {'in file' if d.dcf is not None else 'computed'}",
     ]
     lines += [f"  {k:<12} {v}" for k, v in d.attrs.items()]
