@@ -113,7 +113,7 @@ def method_table(args) -> list[dict]:
     from dainr.api import make_method
     from dainr.fit import drain, run_fit
     from dainr.methods import available_methods
-    from dainr.simulate import cardiac_phantom, birdcage_maps
+    from dainr.simulate import birdcage_maps, cardiac_phantom
     from dainr.simulate.acquire import acquire_series
 
     n, frames, coils = (96, 12, 8) if args.quick else (128, 25, 12)

@@ -20,8 +20,8 @@ from .data import KSpaceData, RadialSeries
 from .errors import DainrError, FitError, InputError
 from .fit import Done, Progress, Snapshot, StopRequest, run_fit
 from .io import load_kspace, read_recon_h5, write_kspace_h5, write_recon_h5
-from .metrics import roi_curve, score_series
 from .methods import available_methods
+from .metrics import roi_curve, score_series
 from .result import Reconstruction
 
 
