@@ -145,3 +145,24 @@ def test_tcnn_matches_pure_pytorch():
         fast._tcnn.params.copy_(ref.table.reshape(-1).to(fast._tcnn.params.dtype))
     xy = torch.rand(4096, 2, device="cuda") * 2 - 1
     torch.testing.assert_close(fast(xy), ref(xy), atol=2e-3, rtol=2e-3)
+
+
+def test_row_wise_path_matches_packed_path():
+    torch.manual_seed(0)
+    grid = HashGrid(n_levels=3, log2_size=8, base_resolution=4)
+    with torch.no_grad():
+        grid.table.normal_()
+    xy = (torch.rand(40, 2) * 2 - 1).requires_grad_()
+    out = grid(xy)
+    out.square().sum().backward()
+    g_table, g_xy = grid.table.grad.clone(), xy.grad.clone()
+    # float64 takes the row-wise path (complex packing is for float32 on a CPU)
+    grid64 = HashGrid(n_levels=3, log2_size=8, base_resolution=4).double()
+    with torch.no_grad():
+        grid64.table.copy_(grid.table)
+    xy64 = xy.detach().double().requires_grad_()
+    out64 = grid64(xy64)
+    out64.square().sum().backward()
+    torch.testing.assert_close(out64.float(), out, atol=1e-5, rtol=1e-5)
+    torch.testing.assert_close(grid64.table.grad.float(), g_table, atol=1e-4, rtol=1e-4)
+    torch.testing.assert_close(xy64.grad.float(), g_xy, atol=1e-3, rtol=1e-4)

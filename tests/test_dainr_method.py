@@ -12,6 +12,7 @@ import dainr
 from dainr.config import from_dict, to_dict
 from dainr.methods import get_method
 from dainr.methods.dainr import DainrConfig, DainrMethod
+from dainr.methods.dainr.method import native_bf16
 from dainr.metrics import score_series
 from dainr.simulate import SimulationConfig, simulate_phantom
 
@@ -47,6 +48,7 @@ def test_registered_and_config_round_trips():
         ("steps", 0),
         ("frames_per_step", 0),
         ("hash_backend", "cuda"),
+        ("mlp_precision", "fp16"),
     ],
 )
 def test_bad_config_values_are_named(field, value):
@@ -127,6 +129,21 @@ def test_config_is_stored_with_the_result(tiny_data):
     r = dainr.reconstruct(tiny_data, "dainr", steps=2, **TINY)
     assert r.method == "dainr" and r.config["hash_log2_size"] == 12
     assert set(r.config) == {f.name for f in dataclasses.fields(DainrConfig)}
+    # "auto" choices are resolved: the stored config says what ran
+    expected = "bf16" if native_bf16(torch.device("cpu")) else "fp32"
+    assert r.config["mlp_precision"] == expected and r.config["hash_backend"] == "torch"
+
+
+def test_bf16_mlps_fit_like_fp32(tiny_data):
+    losses = {}
+    for precision in ("fp32", "bf16"):
+        torch.manual_seed(0)
+        m = dainr.make_method(tiny_data, "dainr", mlp_precision=precision, **TINY)
+        assert m.config.mlp_precision == precision
+        losses[precision] = [m.step(i) for i in range(60)]
+        assert m.current_frames().dtype == torch.complex64
+    a, b = np.mean(losses["fp32"][-10:]), np.mean(losses["bf16"][-10:])
+    assert abs(a - b) < 0.25 * a
 
 
 def test_hash_table_learning_rate_group(tiny_data):

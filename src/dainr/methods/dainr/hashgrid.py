@@ -202,9 +202,10 @@ class HashGrid(nn.Module):
 class _Interpolate(torch.autograd.Function):
     """``out[l, n] = sum_c w[c, l, n] * table[rows[c, l, n]]`` with a lean backward.
 
-    With two features per level (the paper's F = 2) a row is handled as one complex64
-    number: gather and scatter-add become 1-D, and the weighted sums run over
-    contiguous planes, several times faster on a CPU than row-wise broadcasting.
+    On a CPU, with two float32 features per level (the paper's F = 2), a row is handled
+    as one complex64 number: gather and scatter-add become 1-D, and the weighted sums
+    run over contiguous planes, several times faster than row-wise broadcasting. Other
+    devices and layouts take the plain row-wise path.
 
     The table's gradient is accumulated in place into ``table.grad`` (allocated once,
     then zeroed in place by ``zero_grad(set_to_none=False)``) and not returned to
@@ -219,7 +220,8 @@ class _Interpolate(torch.autograd.Function):
     ) -> torch.Tensor:
         n_feat = table.shape[1]
         flat = rows.reshape(-1)
-        if n_feat == 2:
+        ctx.packed = n_feat == 2 and table.dtype == torch.float32 and table.device.type == "cpu"
+        if ctx.packed:
             packed = table.detach().view(torch.complex64).view(-1)
             vals = packed.index_select(0, flat).view(rows.shape)  # [4, L, N] complex
             out = vals[0] * weights[0]
@@ -239,11 +241,11 @@ class _Interpolate(torch.autograd.Function):
         table = ctx.table
         n_feat = table.shape[1]
         flat = rows.reshape(-1)
-        packed_grad = torch.view_as_complex(grad.contiguous()) if n_feat == 2 else None
+        packed_grad = torch.view_as_complex(grad.contiguous()) if ctx.packed else None
         if table.requires_grad:
             if table.grad is None:
                 table.grad = torch.zeros_like(table)
-            if n_feat == 2:
+            if ctx.packed:
                 contrib = weights * packed_grad  # [4, L, N] complex
                 table.grad.view(torch.complex64).view(-1).index_add_(0, flat, contrib.reshape(-1))
             else:
@@ -251,7 +253,7 @@ class _Interpolate(torch.autograd.Function):
                 table.grad.index_add_(0, flat, contrib.reshape(-1, n_feat))
         g_w = None
         if ctx.needs_input_grad[2]:
-            if n_feat == 2:
+            if ctx.packed:
                 g_w = (vals * packed_grad.conj()).real  # sum over the two features
             else:
                 g_w = (vals * grad).sum(dim=-1)
@@ -284,9 +286,7 @@ def _make_tcnn(grid: HashGrid) -> nn.Module:
 def resolve_backend(requested: str, device: torch.device) -> str:
     """``auto`` -> ``tcnn`` on CUDA when it imports, else ``torch``; explicit choices checked."""
     if requested == "auto":
-        use = device.type == "cuda" and tcnn_available()
-        log.info("hash grid: %s", "tiny-cuda-nn" if use else "pure PyTorch")
-        return "tcnn" if use else "torch"
+        return "tcnn" if device.type == "cuda" and tcnn_available() else "torch"
     if requested == "tcnn":
         if device.type != "cuda":
             raise ValueError("hash_backend='tcnn' needs a CUDA device; use 'torch' or 'auto'")

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import logging
 import time
 from dataclasses import dataclass
@@ -16,8 +17,9 @@ from .model import CANONICAL_INPUTS, FEATURE_SOURCES, DainrModel
 
 log = logging.getLogger(__name__)
 
-#: Points evaluated at once when rendering (2^18: 16 frames of 128 x 128).
-RENDER_POINTS = 1 << 18
+#: Points evaluated at once when rendering (2^16: 4 frames of 128 x 128, about 200 MB of
+#: hash-encoding intermediates).
+RENDER_POINTS = 1 << 16
 
 
 @dataclass(frozen=True)
@@ -28,7 +30,7 @@ class DainrConfig:
     steps: int = 1000  #: optimisation steps; released max_steps 1001 (issue: 1000)
     lr: float = 1e-3  #: released: AdamW, lr 1e-3 (no schedule: its StepLR step 2000 > steps)
     #: learning rate of the hash table; None = lr (released: one lr for every parameter;
-    #: Instant-NGP trains its tables at 1e-2)
+    #: Instant-NGP trains its tables at 1e-2, measured +0.9-1.3 dB: benchmarks/README.md)
     hash_lr: float | None = None
     weight_decay: float = 0.01  #: torch's AdamW default, which the released code used unchanged
     optimizer: str = "adamw"  #: adamw (released) or adam (released code's --adam switch)
@@ -52,13 +54,17 @@ class DainrConfig:
     #: slower (benchmarks/README.md, "DA-INR feature source")
     hash_finest_resolution: int | None = 2048
     hash_backend: str = "auto"  #: auto (tiny-cuda-nn on CUDA when it imports), torch, tcnn
-    #: fp32 (paper, released code) or bf16: the MLPs' matrix products in bfloat16 autocast
-    #: (about 3x faster on CPUs with AVX512-BF16/AMX and on recent GPUs)
-    mlp_precision: str = "fp32"
+    #: the MLPs' matrix products: fp32 (paper, released code), bf16 (bfloat16 autocast:
+    #: same scores on both phantoms, about 3x faster products where the hardware has
+    #: native bf16) or auto (bf16 on such hardware, else fp32). The config stored with a
+    #: result says which ran.
+    mlp_precision: str = "auto"
     #: paper: [ϕ(x'), f']; released: [ϕ(x'), γ(x, y), γ(t), f']
     canonical_input: str = "paper"
     #: frame: features of frame t (paper, reconstruction); neighbours: of t-1 and t+1
-    #: (released code); off: no features (ablation)
+    #: (released code); off: none. frame is the one source that kept the DCE phantom's
+    #: ROI curves (off and neighbours are 1.3-3.5 dB better on the cardiac phantom):
+    #: benchmarks/README.md, "DA-INR feature source"
     features: str = "frame"
     feature_channels: int = 64  #: MDSR's n_feats = 64 (released make_mdsr)
     feature_weights: str | None = None  #: MDSR state dict file; None = seeded random (released)
@@ -71,7 +77,7 @@ class DainrConfig:
             "loss": (self.loss, ("l1", "l1-ri")),
             "optimizer": (self.optimizer, ("adamw", "adam")),
             "hash_backend": (self.hash_backend, ("auto", "torch", "tcnn")),
-            "mlp_precision": (self.mlp_precision, ("fp32", "bf16")),
+            "mlp_precision": (self.mlp_precision, ("auto", "fp32", "bf16")),
         }
         for name, (value, allowed) in checks.items():
             if value not in allowed:
@@ -94,6 +100,30 @@ class DainrConfig:
         )
 
 
+def native_bf16(device: torch.device) -> bool:
+    """Whether ``device`` multiplies bfloat16 matrices natively (not by emulation)."""
+    if device.type == "cuda":
+        return torch.cuda.is_bf16_supported()
+    if device.type != "cpu":
+        return False
+    try:  # oneDNN's own check: AVX512-BF16 or AMX
+        return bool(torch.ops.mkldnn._is_mkldnn_bf16_supported())
+    except (AttributeError, RuntimeError):
+        return False
+
+
+def resolve_config(cfg: DainrConfig, device: torch.device) -> DainrConfig:
+    """``cfg`` with its ``auto`` choices made for ``device`` (what a result records)."""
+    if "auto" not in (cfg.mlp_precision, cfg.hash_backend):
+        return cfg
+    precision = cfg.mlp_precision
+    if precision == "auto":
+        precision = "bf16" if native_bf16(device) else "fp32"
+    backend = resolve_backend(cfg.hash_backend, device)
+    log.info("DA-INR on %s: MLPs in %s, hash grid %s", device, precision, backend)
+    return dataclasses.replace(cfg, mlp_precision=precision, hash_backend=backend)
+
+
 def build_model(prep: PreparedSeries, cfg: DainrConfig) -> DainrModel:
     """Features (once per series) and the networks, on the series' device."""
     dev = prep.device
@@ -108,14 +138,14 @@ def build_model(prep: PreparedSeries, cfg: DainrConfig) -> DainrModel:
             feats.shape[0],
             time.perf_counter() - t0,
         )
-    backend = resolve_backend(cfg.hash_backend, dev)
+    cfg = resolve_config(cfg, dev)
     grid = HashGrid(
         cfg.hash_levels,
         cfg.hash_features,
         cfg.hash_log2_size,
         cfg.hash_base_resolution,
         cfg.growth,
-        backend,
+        cfg.hash_backend,
     )
     model = DainrModel(
         prep.image_shape,
@@ -155,10 +185,10 @@ class DainrMethod(Method):
     name = "dainr"
 
     def __init__(self, prep: PreparedSeries, config: DainrConfig):
-        super().__init__(prep, config)
-        self.model = build_model(prep, config)
-        self.optimizer = make_optimizer(self.model, config)
-        self._k = min(config.frames_per_step, prep.n_frames)
+        super().__init__(prep, resolve_config(config, prep.device))
+        self.model = build_model(prep, self.config)
+        self.optimizer = make_optimizer(self.model, self.config)
+        self._k = min(self.config.frames_per_step, prep.n_frames)
 
     @property
     def total_steps(self) -> int:
@@ -200,7 +230,7 @@ class DainrMethod(Method):
         """Complex images at any times (frame units) and scale, for :mod:`dainr.render`.
 
         Evaluated a few frames at a time so that the hash encoding's per-point
-        intermediates stay near ``RENDER_POINTS`` points (about 300 MB).
+        intermediates stay near ``RENDER_POINTS`` points.
         """
         self.model.eval()
         ny, nx = self.prep.image_shape
