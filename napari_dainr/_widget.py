@@ -16,7 +16,7 @@ import napari
 import numpy as np
 from magicgui.widgets import ComboBox, Container, FloatSpinBox, Label, PushButton, SpinBox
 from napari.qt.threading import create_worker
-from napari.utils.notifications import notification_manager, show_error, show_info
+from napari.utils.notifications import notification_manager, show_error, show_info, show_warning
 from qtpy.QtWidgets import (
     QFileDialog,
     QGroupBox,
@@ -377,7 +377,15 @@ class ReconstructionWidget(QWidget):
             self._losses.append((m.step, m.loss))
             self._plot_losses()
         elif isinstance(m, Snapshot):
-            self._show_snapshot(m)
+            # A display failure (a layer closed mid-update, a plugin hooked to the layer's
+            # events) must not end a fit that may have run for many minutes.
+            try:
+                self._show_snapshot(m)
+            except Exception as e:
+                log.exception("could not display the snapshot of step %d", m.step)
+                show_warning(
+                    f"could not display the snapshot of step {m.step}: {e}; the fit goes on"
+                )
         elif isinstance(m, Done):
             self._on_done(m.result)
 
