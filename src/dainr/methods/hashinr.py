@@ -16,7 +16,6 @@ primes), since the project's 2-D grid (:mod:`dainr.methods.dainr.hashgrid`) is 2
 from __future__ import annotations
 
 import logging
-import math
 from dataclasses import dataclass
 from typing import Any
 
@@ -25,6 +24,8 @@ from torch import nn
 
 from ..fit import Method
 from ..prepare import PreparedSeries
+from .dainr.hashgrid import LevelLayout
+from .dainr.hashgrid import level_layout as _level_layout
 
 log = logging.getLogger(__name__)
 
@@ -70,30 +71,10 @@ class HashInrConfig:
     lowrank_weight: float = 0.0
 
 
-@dataclass(frozen=True)
-class Level:
-    scale: float  #: grid position of u in [0, 1] is u * scale + 0.5
-    resolution: int  #: vertices per axis
-    size: int  #: rows in the table
-    offset: int  #: first row
-    hashed: bool
 
-
-def level_layout(
-    n_levels: int, log2_size: int, base: int, growth: float, dim: int = 3
-) -> list[Level]:
-    """tiny-cuda-nn's per-level scale, resolution and storage, in its float32 arithmetic."""
-    t = 1 << log2_size
-    log2_b = torch.tensor(math.log2(growth), dtype=torch.float32)
-    out, offset = [], 0
-    for lev in range(n_levels):
-        s = float(torch.exp2(lev * log2_b) * base - 1.0)
-        res = int(math.ceil(s)) + 1
-        dense = res**dim
-        size = min(-(-dense // 8) * 8, t)
-        out.append(Level(s, res, size, offset, size < dense))
-        offset += size
-    return out
+def level_layout(n_levels: int, log2_size: int, base: int, growth: float) -> list[LevelLayout]:
+    """tiny-cuda-nn's per-level scale, resolution and storage of a 3-D grid."""
+    return _level_layout(n_levels, log2_size, base, growth, dim=3)
 
 
 class HashGrid3d(nn.Module):

@@ -52,18 +52,19 @@ def per_level_scale_for(base_resolution: int, finest_resolution: int, n_levels: 
 
 
 def level_layout(
-    n_levels: int, log2_size: int, base_resolution: int, per_level_scale: float
+    n_levels: int, log2_size: int, base_resolution: int, per_level_scale: float, dim: int = 2
 ) -> list[LevelLayout]:
-    """Scales, sizes and offsets of every level, computed in float32 as tiny-cuda-nn does."""
+    """Scales, sizes and offsets of every level of a ``dim``-D grid, computed in float32
+    as tiny-cuda-nn does (HashINR's 3-D grid uses the same layout)."""
     t = 1 << log2_size
     log2_b = torch.tensor(math.log2(per_level_scale), dtype=torch.float32)
     out, offset = [], 0
     for lev in range(n_levels):
         s = float(torch.exp2(lev * log2_b) * base_resolution - 1.0)
         res = int(math.ceil(s)) + 1
-        dense = min(res * res, 2**31)
+        dense = min(res**dim, 2**62)
         size = min(-(-dense // 8) * 8, t)
-        out.append(LevelLayout(s, res, size, offset, size < res * res))
+        out.append(LevelLayout(s, res, size, offset, size < res**dim))
         offset += size
     return out
 
