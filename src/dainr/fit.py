@@ -94,11 +94,16 @@ class Method(ABC):
     def current_frames(self) -> torch.Tensor:
         """The current estimate ``[F, ny, nx]`` complex, in the prepared (scaled) units."""
 
+    #: attributes with their own ``state_dict`` (networks, optimisers, schedulers) that
+    #: make up a checkpoint; methods with other state override the two methods below
+    stateful: tuple[str, ...] = ()
+
     def state_dict(self) -> dict[str, Any]:
-        return {}
+        return {name: getattr(self, name).state_dict() for name in self.stateful}
 
     def load_state_dict(self, state: dict[str, Any]) -> None:
-        pass
+        for name in self.stateful:
+            getattr(self, name).load_state_dict(state[name])
 
     def release(self) -> None:
         """Drop large tensors (the plugin calls this at the end of a fit)."""
@@ -111,7 +116,11 @@ def seed_everything(seed: int) -> None:
 
 
 def _rng_state() -> dict[str, Any]:
-    s = {"torch": torch.get_rng_state(), "numpy": np.random.get_state(), "python": random.getstate()}
+    s = {
+        "torch": torch.get_rng_state(),
+        "numpy": np.random.get_state(),
+        "python": random.getstate(),
+    }
     if torch.cuda.is_available():
         s["cuda"] = torch.cuda.get_rng_state_all()
     return s
@@ -125,7 +134,9 @@ def _set_rng_state(s: dict[str, Any]) -> None:
         torch.cuda.set_rng_state_all(s["cuda"])
 
 
-def save_checkpoint(path: str | os.PathLike, method: Method, step: int, losses: list[float]) -> None:
+def save_checkpoint(
+    path: str | os.PathLike, method: Method, step: int, losses: list[float]
+) -> None:
     """Model, optimiser, RNG and step, written atomically."""
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
@@ -153,7 +164,9 @@ def load_checkpoint(path: str | os.PathLike) -> dict[str, Any]:
     try:
         return torch.load(path, map_location="cpu", weights_only=False)
     except Exception as e:
-        raise InputError(path, None, f"not a readable checkpoint ({e.__class__.__name__})") from None
+        raise InputError(
+            path, None, f"not a readable checkpoint ({e.__class__.__name__})"
+        ) from None
 
 
 def run_fit(
@@ -180,7 +193,9 @@ def run_fit(
     if resume is not None:
         ck = load_checkpoint(resume)
         if ck["method"] != method.name:
-            raise FitError(f"{resume}: checkpoint is for method {ck['method']!r}, not {method.name!r}")
+            raise FitError(
+                f"{resume}: checkpoint is for method {ck['method']!r}, not {method.name!r}"
+            )
         method.load_state_dict(ck["state"])
         _set_rng_state(ck["rng"])
         start, losses = ck["step"], list(ck["losses"])
@@ -202,7 +217,8 @@ def run_fit(
             partial=is_partial,
             steps_done=steps_done,
             loss_history=list(losses),
-            attrs=dict(method.prep.series.attrs) | {"coil_maps_source": method.prep.coil_maps_source},
+            attrs=dict(method.prep.series.attrs)
+            | {"coil_maps_source": method.prep.coil_maps_source},
         )
 
     def fault(message: str) -> FitError:
@@ -282,4 +298,3 @@ __all__ = [
     "save_checkpoint",
     "seed_everything",
 ]
-

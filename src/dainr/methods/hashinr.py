@@ -17,7 +17,6 @@ from __future__ import annotations
 
 import logging
 from dataclasses import dataclass
-from typing import Any
 
 import torch
 from torch import nn
@@ -69,7 +68,6 @@ class HashInrConfig:
     tv_weight: float = 0.0
     #: low-rank (nuclear norm) weight; 0 as the DA-INR paper (Feng et al.: ``--lr_weight 0.0002``)
     lowrank_weight: float = 0.0
-
 
 
 def level_layout(n_levels: int, log2_size: int, base: int, growth: float) -> list[LevelLayout]:
@@ -195,6 +193,7 @@ def sample_points(n_frames: int, image_shape: tuple[int, int]) -> torch.Tensor:
 
 class HashInrMethod(Method):
     name = "hashinr"
+    stateful = ("grid", "mlp", "optimizer", "scheduler")
 
     def __init__(self, prep: PreparedSeries, config: HashInrConfig):
         super().__init__(prep, config)
@@ -282,20 +281,6 @@ class HashInrMethod(Method):
     def current_frames(self) -> torch.Tensor:
         with torch.no_grad():
             return self.render()
-
-    def state_dict(self) -> dict[str, Any]:
-        return {
-            "grid": self.grid.state_dict(),
-            "mlp": self.mlp.state_dict(),
-            "optimizer": self.optimizer.state_dict(),
-            "scheduler": self.scheduler.state_dict(),
-        }
-
-    def load_state_dict(self, state: dict[str, Any]) -> None:
-        self.grid.load_state_dict(state["grid"])
-        self.mlp.load_state_dict(state["mlp"])
-        self.optimizer.load_state_dict(state["optimizer"])
-        self.scheduler.load_state_dict(state["scheduler"])
 
     def release(self) -> None:
         self.optimizer.state.clear()

@@ -17,7 +17,6 @@ from __future__ import annotations
 import logging
 import math
 from dataclasses import dataclass
-from typing import Any
 
 import numpy as np
 import torch
@@ -104,6 +103,7 @@ class Decoder(nn.Sequential):
 
 class TddipMethod(Method):
     name = "tddip"
+    stateful = ("mapping", "decoder", "optimizer", "scheduler")
 
     def __init__(self, prep: PreparedSeries, config: TddipConfig):
         super().__init__(prep, config)
@@ -174,20 +174,6 @@ class TddipMethod(Method):
                 self.frames_of(torch.arange(s, min(s + k, F), device=dev)) for s in range(0, F, k)
             ]
         return torch.cat(parts)
-
-    def state_dict(self) -> dict[str, Any]:
-        return {
-            "mapping": self.mapping.state_dict(),
-            "decoder": self.decoder.state_dict(),
-            "optimizer": self.optimizer.state_dict(),
-            "scheduler": self.scheduler.state_dict(),
-        }
-
-    def load_state_dict(self, state: dict[str, Any]) -> None:
-        self.mapping.load_state_dict(state["mapping"])
-        self.decoder.load_state_dict(state["decoder"])
-        self.optimizer.load_state_dict(state["optimizer"])
-        self.scheduler.load_state_dict(state["scheduler"])
 
     def release(self) -> None:
         self.optimizer.state.clear()

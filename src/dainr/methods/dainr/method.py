@@ -183,6 +183,7 @@ def make_optimizer(model: DainrModel, cfg: DainrConfig) -> torch.optim.Optimizer
 
 class DainrMethod(Method):
     name = "dainr"
+    stateful = ("model", "optimizer")
 
     def __init__(self, prep: PreparedSeries, config: DainrConfig):
         super().__init__(prep, resolve_config(config, prep.device))
@@ -242,13 +243,6 @@ class DainrMethod(Method):
             for i in range(0, len(times), chunk)
         ]
         return torch.cat(out)
-
-    def state_dict(self) -> dict:
-        return {"model": self.model.state_dict(), "optimizer": self.optimizer.state_dict()}
-
-    def load_state_dict(self, state: dict) -> None:
-        self.model.load_state_dict(state["model"])
-        self.optimizer.load_state_dict(state["optimizer"])
 
     def release(self) -> None:
         self.optimizer.state.clear()
