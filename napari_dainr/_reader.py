@@ -14,9 +14,8 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
-import h5py
-
 from dainr.io import KSPACE_SUFFIXES, is_kspace_file, is_recon_file, mat_layout
+from dainr.io.matlab import mat_variable_names
 
 from ._layers import preview_layer, result_layer, stem_name
 
@@ -25,15 +24,6 @@ log = logging.getLogger(__name__)
 LayerData = tuple[Any, dict[str, Any], str]
 ReaderFunction = Callable[[str | list[str]], list[LayerData]]
 
-
-def _mat_variables(path: Path) -> dict[str, None]:
-    """Names of a ``.mat`` file's variables, read without loading their values."""
-    if h5py.is_hdf5(path):
-        with h5py.File(path, "r") as f:
-            return {k: None for k in f.keys() if not k.startswith("#")}
-    from scipy.io import whosmat
-
-    return {name: None for name, _, _ in whosmat(path)}
 
 
 def file_kind(path: str | os.PathLike) -> str | None:
@@ -44,7 +34,7 @@ def file_kind(path: str | os.PathLike) -> str | None:
         return None
     try:
         if suffix == ".mat":
-            return "kspace" if mat_layout(_mat_variables(p)) is not None else None
+            return "kspace" if mat_layout(mat_variable_names(p)) is not None else None
         if is_kspace_file(p):
             return "kspace"
         if is_recon_file(p):
