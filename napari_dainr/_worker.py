@@ -24,7 +24,6 @@ from dainr.fit import (
     Snapshot,
     StopRequest,
     run_fit,
-    seed_everything,
 )
 
 log = logging.getLogger(__name__)
@@ -98,14 +97,13 @@ def fit_stream(req: FitRequest, stop: StopRequest) -> Iterator[Prepared | Messag
     method = None
     device_type = "cpu"
     try:
-        # Network weights are drawn when the method is built: seed before, as dainr.fit does.
-        seed_everything(req.seed)
         method = make_method(
             req.data,
             req.method,
             spokes_per_frame=req.spokes_per_frame,
             device=req.device,
             dcf=req.dcf,
+            seed=req.seed,
             **req.overrides,
         )
         device_type = method.prep.device.type

@@ -63,3 +63,16 @@ def test_entry_point_runs_as_a_program(tiny_file, tmp_path):
                         "--out", str(out), "--quiet"], capture_output=True, text=True, timeout=120)
     assert p.returncode == 0, p.stderr
     assert out.exists() and "-> " in p.stderr
+
+
+def test_seed_fixes_the_network_initialisation_from_the_command_line(tiny_file, tmp_path):
+    def run(seed, name):
+        out = tmp_path / name
+        args = ["recon", str(tiny_file), "--method", "dainr", "--steps", "3", "--seed", str(seed),
+                "--set", "hash_log2_size=12", "--set", "hash_levels=8", "--out", str(out), "--quiet"]
+        assert main(args) == 0
+        return read_recon_h5(out).frames
+
+    a, b, c = run(1, "a.h5"), run(1, "b.h5"), run(2, "c.h5")
+    np.testing.assert_array_equal(a, b)
+    assert not np.allclose(a, c)

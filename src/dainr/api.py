@@ -11,7 +11,7 @@ import numpy as np
 
 from .config import from_dict, to_dict
 from .data import KSpaceData
-from .fit import Message, StopRequest, drain, run_fit
+from .fit import Message, StopRequest, drain, run_fit, seed_everything
 from .io import load_coil_maps, load_kspace
 from .methods import DEFAULT_METHOD, get_method
 from .prepare import prepare_series
@@ -28,11 +28,14 @@ def make_method(
     dcf: str = "ramp",
     device: str | None = "auto",
     backend: str = "auto",
+    seed: int | None = 0,
     **overrides,
 ):
     """Load (if a path), bin, prepare and build ``method`` with its config.
 
     ``overrides`` set config fields by name (``steps=200``); unknown names are an error.
+    ``seed`` fixes the RNGs before the networks are initialised (None leaves them as
+    they are), so that the same seed gives the same initial model in any entry point.
     """
     if not isinstance(data, KSpaceData):
         data = load_kspace(data, spokes_per_frame=spokes_per_frame)
@@ -48,6 +51,8 @@ def make_method(
     prep = prepare_series(
         data, spokes_per_frame, coil_maps=coil_maps, dcf_method=dcf, device=device, backend=backend
     )
+    if seed is not None:
+        seed_everything(seed)
     return method_cls(prep, config)
 
 
@@ -68,10 +73,7 @@ def fit(
 
     ``options`` go to :func:`make_method` (config overrides, spokes_per_frame, ...).
     """
-    from .fit import seed_everything
-
-    seed_everything(seed)  # network initialisation happens in make_method
-    m = make_method(data, method, **options)
+    m = make_method(data, method, seed=seed, **options)
     yield from run_fit(
         m,
         stop=stop,

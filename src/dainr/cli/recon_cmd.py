@@ -66,6 +66,7 @@ def run(args: argparse.Namespace) -> int:
         dcf=args.dcf,
         device=args.device,
         backend=args.backend,
+        seed=args.seed,
         **overrides,
     )
     stop = StopRequest()
