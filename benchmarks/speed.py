@@ -111,7 +111,7 @@ def scaling_table(args) -> list[dict]:
 def method_table(args) -> list[dict]:
     """Per-step and whole-fit time of each learned method, with each operator variant for DA-INR."""
     from dainr.api import make_method
-    from dainr.fit import drain, run_fit
+    from dainr.loop import drain, run_fit
     from dainr.methods import available_methods
     from dainr.simulate import birdcage_maps, cardiac_phantom
     from dainr.simulate.acquire import acquire_series

@@ -3,7 +3,7 @@
 Every field of the engine's config gets a control, so the "advanced" section always
 matches the engine without the plugin repeating any default. Integers and booleans
 get typed controls; floats a text box (exact, any magnitude); anything else (optional
-values, tuples) a text box that takes JSON (``null`` for None).
+values, tuples) a text box read by the engine's typed parser (``null`` for None).
 """
 
 from __future__ import annotations
@@ -14,6 +14,8 @@ import typing
 from typing import Any
 
 from magicgui.widgets import CheckBox, Container, LineEdit, SpinBox, Widget
+
+from dainr.config import coerce_field
 
 #: fields shown elsewhere in the widget, not in the advanced form
 MAIN_FIELDS = ("steps",)
@@ -43,7 +45,15 @@ def _control(name: str, hint: Any, value: Any) -> Widget:
         return LineEdit(name=name, label=label, value=repr(float(value)))
     if hint is str:
         return LineEdit(name=name, label=label, value=str(value))
-    return LineEdit(name=name, label=label, value=json.dumps(value))
+    # Optional values and tuples: text in the syntax the engine's typed parser reads
+    # (``null`` for None, a JSON list for a tuple).
+    if value is None:
+        text = "null"
+    elif isinstance(value, (list, tuple)):
+        text = json.dumps(list(value))
+    else:
+        text = str(value)
+    return LineEdit(name=name, label=label, value=text)
 
 
 def build_form(config_cls: type | None) -> Container:
@@ -60,23 +70,18 @@ def build_form(config_cls: type | None) -> Container:
 def read_overrides(form: Container, config_cls: type | None) -> dict[str, Any]:
     """Fields whose control differs from the config's default, as ``make_method`` overrides.
 
-    Raises ValueError naming the field when a text control holds no valid JSON.
+    Raises :class:`dainr.config.ConfigError` (a ValueError) naming the field, the value
+    and the expected type when a text control holds something else.
     """
     if config_cls is None:
         return {}
-    hints = typing.get_type_hints(config_cls)
     out: dict[str, Any] = {}
     for f in config_fields(config_cls):
         w = getattr(form, f.name, None)
         if w is None:
             continue
-        value = w.value
-        hint = hints.get(f.name)
-        if isinstance(w, LineEdit) and hint is not str:
-            try:
-                value = float(value) if hint is float else json.loads(value)
-            except ValueError:  # JSONDecodeError is a ValueError
-                raise ValueError(f"advanced setting {f.name!r}: {value!r} is not valid") from None
+        # The engine's typed parser: the same field, value and type errors as ``--set``.
+        value = coerce_field(config_cls, f.name, w.value)
         if value != _default(f):
             out[f.name] = value
     return out

@@ -30,7 +30,7 @@ from qtpy.QtWidgets import (
 from superqt import QCollapsible
 
 from dainr.errors import DainrError
-from dainr.fit import Done, Progress, Snapshot, StopRequest
+from dainr.loop import Done, Progress, Snapshot, StopRequest
 from dainr.methods import DEFAULT_METHOD, available_methods, get_method
 from dainr.physics.binning import plan_binning
 from dainr.result import Reconstruction
@@ -367,7 +367,7 @@ class ReconstructionWidget(QWidget):
             self.progress.setValue(0)
             self.progress.setFormat(f"step 0/{m.total}")
             self.status.setText(
-                f"fitting {m.method.prep.n_frames} frames on {m.method.prep.device}"
+                f"fitting {m.n_frames} frames on {m.device}"
             )
         elif isinstance(m, Progress):
             self.progress.setValue(m.step)

@@ -1,10 +1,10 @@
-"""The fit as the plugin runs it: the engine's generator, prepared and paced for a GUI.
+"""The fit as the plugin runs it: the engine's one path into a fit, paced for a GUI.
 
 Qt-free: ``fit_stream`` is a plain generator that the widget hands to napari's
-``thread_worker``. It builds the method in the worker thread (preparation grids the
-series and estimates coil maps, which takes seconds on real data), thins out the
-per-step progress messages so that the GUI thread is not flooded, and frees GPU memory
-whatever way the fit ends.
+``thread_worker``. The engine's :func:`dainr.session.fit_stream` builds the method in
+the worker thread (preparation grids the series and estimates coil maps, which takes
+seconds on real data) and frees device memory however the fit ends; this module only
+thins out the per-step progress messages so that the GUI thread is not flooded.
 """
 
 from __future__ import annotations
@@ -16,15 +16,9 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from dainr.data import KSpaceData
-from dainr.fit import (
-    Done,
-    Message,
-    Method,
-    Progress,
-    Snapshot,
-    StopRequest,
-    run_fit,
-)
+from dainr.loop import Done, Message, Progress, Snapshot, StopRequest
+from dainr.session import FitSpec, Prepared
+from dainr.session import fit_stream as engine_fit_stream
 
 log = logging.getLogger(__name__)
 
@@ -43,21 +37,24 @@ class FitRequest:
     seed: int = 0
     #: seconds between live snapshots; 0 means one after every step
     snapshot_seconds: float = 2.0
-    dcf: str = "ramp"
+    dcf: str = "auto"
     overrides: dict[str, Any] = field(default_factory=dict)
 
-
-@dataclass(frozen=True)
-class Prepared:
-    """The method is built and about to run its first step."""
-
-    method: Method
-    total: int
+    @property
+    def spec(self) -> FitSpec:
+        return FitSpec(
+            method=self.method,
+            overrides=self.overrides,
+            spokes_per_frame=self.spokes_per_frame,
+            dcf=self.dcf,
+            device=self.device,
+            seed=self.seed,
+        )
 
 
 def thin_progress(
-    messages: Iterator[Message], interval: float = PROGRESS_INTERVAL
-) -> Iterator[Message]:
+    messages: Iterator[Any], interval: float = PROGRESS_INTERVAL
+) -> Iterator[Any]:
     """Pass every snapshot and the end; pass a progress message only every ``interval`` s.
 
     The last progress before a snapshot or the end is always passed, so that the
@@ -80,43 +77,11 @@ def thin_progress(
         yield m
 
 
-def release_memory(method: Method | None, device_type: str) -> None:
-    """Drop the method's large tensors and return cached GPU blocks to the driver."""
-    if method is not None:
-        method.release()
-    if device_type == "cuda":
-        import torch
-
-        torch.cuda.empty_cache()
-
-
 def fit_stream(req: FitRequest, stop: StopRequest) -> Iterator[Prepared | Message]:
     """Build the method of ``req`` and run it: ``Prepared``, then the engine's messages."""
-    from dainr.api import make_method
-
-    method = None
-    device_type = "cpu"
-    try:
-        method = make_method(
-            req.data,
-            req.method,
-            spokes_per_frame=req.spokes_per_frame,
-            device=req.device,
-            dcf=req.dcf,
-            seed=req.seed,
-            **req.overrides,
-        )
-        device_type = method.prep.device.type
-        yield Prepared(method, method.total_steps)
-        messages = run_fit(
-            method,
-            stop=stop,
-            seed=req.seed,
-            snapshot_seconds=req.snapshot_seconds,
-        )
-        yield from thin_progress(messages)
-    finally:
-        release_memory(method, device_type)
+    yield from thin_progress(
+        engine_fit_stream(req.data, req.spec, stop=stop, snapshot_seconds=req.snapshot_seconds)
+    )
 
 
 __all__ = ["Done", "FitRequest", "Prepared", "Progress", "Snapshot", "fit_stream", "thin_progress"]

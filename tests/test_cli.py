@@ -19,7 +19,10 @@ def test_recon_nufft_writes_the_output_contract(tiny_file, tmp_path, capsys):
         for key in ("method", "spokes_per_frame", "config", "seconds", "peak_memory_bytes", "versions"):
             assert key in f.attrs
         assert f.attrs["method"] == "nufft"
-        assert json.loads(f.attrs["config"]) == {"dcf": "ramp"}
+        assert json.loads(f.attrs["config"]) == {}
+        prep = json.loads(f.attrs["preparation"])
+        assert prep["dcf"] == "ramp" and prep["coil_maps_source"] in ("file", "estimated")
+        assert {"nufft_backend", "device", "nufft_eps"} <= set(prep)
         assert f.attrs["peak_memory_bytes"] > 0
         assert f.attrs["noise_level"] == 0.0  # the input's attributes are carried through
     assert not list(tmp_path.glob(".*part"))  # nothing half-written left behind

@@ -15,7 +15,7 @@ import torch
 import dainr
 from dainr.cli import main as cli_main
 from dainr.errors import FitError
-from dainr.fit import Method, Snapshot, run_fit
+from dainr.loop import Method, Snapshot, run_fit
 from dainr.prepare import prepare_series
 
 FAST = dict(hash_log2_size=12, hash_levels=8, deform_width=32, canon_width=32, features="off")

@@ -8,7 +8,7 @@ import torch
 
 import dainr
 from dainr.api import make_method
-from dainr.fit import drain, run_fit, seed_everything
+from dainr.loop import drain, run_fit, seed_everything
 from dainr.methods.grasp import (
     DEMO_LAMBDA_FRACTION,
     ToeplitzNormal,

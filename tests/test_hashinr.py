@@ -8,7 +8,7 @@ import torch
 
 import dainr
 from dainr.api import make_method
-from dainr.fit import drain, run_fit, seed_everything
+from dainr.loop import drain, run_fit, seed_everything
 from dainr.methods.hashinr import HashGrid3d, level_layout, sample_points
 from dainr.metrics import score_series
 from dainr.simulate import SimulationConfig, simulate_phantom

@@ -79,7 +79,7 @@ def test_recon_round_trip(tmp_path):
     rec = Reconstruction(
         frames,
         "nufft",
-        {"dcf": "ramp"},
+        {"steps": 3},
         13,
         seconds=1.5,
         peak_memory_bytes=10,
@@ -94,7 +94,7 @@ def test_recon_round_trip(tmp_path):
     np.testing.assert_array_equal(back.frames, frames)
     assert (back.method, back.config, back.spokes_per_frame, back.partial, back.steps_done) == (
         "nufft",
-        {"dcf": "ramp"},
+        {"steps": 3},
         13,
         True,
         7,

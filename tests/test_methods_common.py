@@ -8,7 +8,7 @@ import numpy as np
 import pytest
 
 from dainr.api import make_method
-from dainr.fit import Done, Progress, Snapshot, StopRequest, drain, run_fit, seed_everything
+from dainr.loop import Done, Progress, Snapshot, StopRequest, drain, run_fit, seed_everything
 from dainr.simulate import SimulationConfig, simulate_phantom
 
 #: small but real configurations, one per method

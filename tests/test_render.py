@@ -6,8 +6,8 @@ import numpy as np
 import pytest
 
 import dainr
-from dainr.fit import drain, run_fit, seed_everything
 from dainr.io import read_recon_h5, write_kspace_h5
+from dainr.loop import drain, run_fit, seed_everything
 from dainr.render import frame_times, render, render_result
 
 from .conftest import make_phantom_data

@@ -7,7 +7,7 @@ import pytest
 
 import dainr
 from dainr.api import make_method
-from dainr.fit import drain, run_fit, seed_everything
+from dainr.loop import drain, run_fit, seed_everything
 from dainr.methods.tddip import helix
 from dainr.metrics import score_series
 from dainr.simulate import SimulationConfig, simulate_phantom

@@ -18,8 +18,8 @@ _os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")
 from .api import fit, make_method, reconstruct
 from .data import KSpaceData, RadialSeries
 from .errors import DainrError, FitError, InputError
-from .fit import Done, Progress, Snapshot, StopRequest, run_fit
 from .io import load_kspace, read_recon_h5, write_kspace_h5, write_recon_h5
+from .loop import Done, Progress, Snapshot, StopRequest, run_fit
 from .methods import available_methods
 from .metrics import roi_curve, score_series
 from .result import Reconstruction

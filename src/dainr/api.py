@@ -4,18 +4,23 @@ from __future__ import annotations
 
 import os
 from collections.abc import Iterator
-from pathlib import Path
 from typing import Any
 
 import numpy as np
 
-from .config import from_dict, to_dict
 from .data import KSpaceData
-from .fit import Message, StopRequest, drain, run_fit, seed_everything
-from .io import load_coil_maps, load_kspace
-from .methods import DEFAULT_METHOD, get_method
-from .prepare import prepare_series
+from .loop import Message, Method, StopRequest, drain
+from .methods import DEFAULT_METHOD
 from .result import Reconstruction
+from .session import FitSpec, build_method, fit_stream, messages_only
+
+#: make_method / fit keywords that describe the preparation, not the method's config
+_SPEC_KEYS = ("spokes_per_frame", "coil_maps", "dcf", "device", "backend")
+
+
+def _spec(method: str, config: Any, seed: int | None, options: dict[str, Any]) -> FitSpec:
+    prep = {k: options.pop(k) for k in _SPEC_KEYS if k in options}
+    return FitSpec(method=method, config=config, overrides=options, seed=seed, **prep)
 
 
 def make_method(
@@ -25,41 +30,37 @@ def make_method(
     config: Any = None,
     spokes_per_frame: int | None = None,
     coil_maps: np.ndarray | str | os.PathLike | None = None,
-    dcf: str = "ramp",
+    dcf: str = "auto",
     device: str | None = "auto",
     backend: str = "auto",
     seed: int | None = 0,
     **overrides,
-):
+) -> Method:
     """Load (if a path), bin, prepare and build ``method`` with its config.
 
-    ``overrides`` set config fields by name (``steps=200``); unknown names are an error.
-    ``seed`` fixes the RNGs before the networks are initialised (None leaves them as
-    they are), so that the same seed gives the same initial model in any entry point.
+    ``overrides`` set config fields by name (``steps=200``); unknown names and mistyped
+    values are errors naming the field. ``seed`` fixes the RNGs before the networks are
+    initialised (None leaves them as they are).
     """
-    if not isinstance(data, KSpaceData):
-        data = load_kspace(data, spokes_per_frame=spokes_per_frame)
-    if isinstance(coil_maps, (str, Path)):
-        coil_maps = load_coil_maps(coil_maps, data.n_coils, data.image_shape)
-    method_cls, config_cls = get_method(method)
-    if config is None:
-        config = config_cls()
-    elif isinstance(config, dict):
-        config = from_dict(config_cls, config)
-    if overrides:
-        config = from_dict(config_cls, to_dict(config) | overrides)
-    prep = prepare_series(
-        data, spokes_per_frame, coil_maps=coil_maps, dcf_method=dcf, device=device, backend=backend
+    spec = FitSpec(
+        method=method,
+        config=config,
+        overrides=overrides,
+        spokes_per_frame=spokes_per_frame,
+        coil_maps=coil_maps,
+        dcf=dcf,
+        device=device,
+        backend=backend,
+        seed=seed,
     )
-    if seed is not None:
-        seed_everything(seed)
-    return method_cls(prep, config)
+    return build_method(data, spec)
 
 
 def fit(
     data: KSpaceData | str | os.PathLike,
     method: str = DEFAULT_METHOD,
     *,
+    config: Any = None,
     stop: StopRequest | None = None,
     seed: int = 0,
     snapshot_every: int | None = None,
@@ -71,18 +72,21 @@ def fit(
 ) -> Iterator[Message]:
     """A generator of :class:`Progress` / :class:`Snapshot` / :class:`Done` messages.
 
-    ``options`` go to :func:`make_method` (config overrides, spokes_per_frame, ...).
+    ``options`` are preparation keywords (``spokes_per_frame``, ``coil_maps``, ``dcf``,
+    ``device``, ``backend``) and config overrides (``steps=200``).
     """
-    m = make_method(data, method, seed=seed, **options)
-    yield from run_fit(
-        m,
-        stop=stop,
-        seed=seed,
-        snapshot_every=snapshot_every,
-        snapshot_seconds=snapshot_seconds,
-        checkpoint=checkpoint,
-        checkpoint_every=checkpoint_every,
-        resume=resume,
+    spec = _spec(method, config, seed, dict(options))
+    return messages_only(
+        fit_stream(
+            data,
+            spec,
+            stop=stop,
+            snapshot_every=snapshot_every,
+            snapshot_seconds=snapshot_seconds,
+            checkpoint=checkpoint,
+            checkpoint_every=checkpoint_every,
+            resume=resume,
+        )
     )
 
 

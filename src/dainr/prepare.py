@@ -3,12 +3,13 @@
 from __future__ import annotations
 
 import logging
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 import numpy as np
 import torch
 
 from .data import KSpaceData, RadialSeries
+from .errors import InputError
 from .physics.coils import estimate_coil_maps
 from .physics.density import compute_dcf
 from .physics.operator import RadialOperator
@@ -39,6 +40,8 @@ class PreparedSeries:
     gridding: torch.Tensor  #: [F, ny, nx] complex: the NUFFT baseline of the scaled data
     scale: float  #: samples were multiplied by this so that the gridding images peak near 1
     coil_maps_source: str  #: "file", "user" or "estimated"
+    #: how the series was prepared (dcf, NUFFT backend, device, eps, coil maps): every output records it
+    settings: dict = field(default_factory=dict)
 
     @property
     def n_frames(self) -> int:
@@ -64,7 +67,7 @@ def prepare_series(
     data: KSpaceData,
     spokes_per_frame: int | None = None,
     coil_maps: np.ndarray | None = None,
-    dcf_method: str = "ramp",
+    dcf_method: str = "auto",
     device: str | torch.device | None = "auto",
     backend: str = "auto",
     nufft_eps: float = 1e-4,
@@ -84,12 +87,7 @@ def prepare_series(
         )
         src = "estimated"
     series.coil_maps = maps
-    if series.dcf is not None and dcf_method == "file":
-        dcf = series.dcf
-    else:
-        dcf = compute_dcf(
-            series.trajectory, series.image_shape, series.spokes_per_frame, series.n_readout, dcf_method
-        )
+    dcf, dcf_source = _density_weights(data, series, dcf_method)
     op = RadialOperator(series.trajectory, series.image_shape, maps, device=dev, backend=backend, eps=nufft_eps)
     k = torch.as_tensor(series.kspace, device=dev)
     w = torch.as_tensor(np.ascontiguousarray(dcf), device=dev, dtype=torch.float32)
@@ -97,4 +95,28 @@ def prepare_series(
         grid = gridding_recon(op, k, w)
         peak = float(torch.quantile(grid.abs().flatten()[:: max(1, grid.numel() // 200_000)], 0.99))
     scale = 1.0 / peak if peak > 0 else 1.0
-    return PreparedSeries(series, op, k * scale, w, grid * scale, scale, src)
+    settings = {
+        "dcf": dcf_source,
+        "nufft_backend": op.backend.name,
+        "device": str(dev),
+        "nufft_eps": nufft_eps,
+        "coil_maps_source": src,
+    }
+    return PreparedSeries(series, op, k * scale, w, grid * scale, scale, src, settings)
+
+
+#: density compensation choices; "auto" is the file's /dcf when present, else ramp
+DCF_METHODS = ("auto", "ramp", "pipe-menon", "file")
+
+
+def _density_weights(data: KSpaceData, series: RadialSeries, method: str) -> tuple[np.ndarray, str]:
+    """The weights and what they are (``file``, ``ramp``, ``pipe-menon``)."""
+    if method not in DCF_METHODS:
+        raise ValueError(f"dcf must be one of {', '.join(DCF_METHODS)}, got {method!r}")
+    if method == "file" or (method == "auto" and series.dcf is not None):
+        if series.dcf is None:
+            raise InputError(data.source, "dcf", "--dcf file asks for the file's density compensation, but the file has no /dcf")
+        return series.dcf, "file"
+    kind = "ramp" if method == "auto" else method
+    w = compute_dcf(series.trajectory, series.image_shape, series.spokes_per_frame, series.n_readout, kind)
+    return w, kind

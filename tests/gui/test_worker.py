@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from dainr.fit import Done, Progress, Snapshot
+from dainr.loop import Done, Progress, Snapshot
 from napari_dainr._worker import thin_progress
 
 

@@ -8,7 +8,7 @@ from collections.abc import Iterator
 
 from tqdm import tqdm
 
-from ..fit import Done, Message, Progress, StopRequest
+from ..loop import Done, Message, Progress, StopRequest
 from ..result import Reconstruction
 
 

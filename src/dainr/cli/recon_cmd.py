@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import argparse
-import json
 import sys
 from pathlib import Path
 
@@ -18,7 +17,7 @@ def register(sub) -> None:
     p.add_argument("--steps", type=int, help="optimisation steps (learned and iterative methods)")
     p.add_argument("--spokes-per-frame", type=int, help="binning (default: the file's, else 13)")
     p.add_argument("--coil-maps", type=Path, help=".h5 with /coil_maps overriding the file's or estimated maps")
-    p.add_argument("--dcf", default="ramp", choices=["ramp", "pipe-menon", "file"], help="density compensation (default %(default)s)")
+    p.add_argument("--dcf", default="auto", choices=["auto", "ramp", "pipe-menon", "file"], help="density compensation: auto = the file's /dcf when present, else ramp (default %(default)s)")
     p.add_argument("--upscale", type=float, default=1.0, help="render at r times the matrix (continuous methods)")
     p.add_argument("--frames-between", type=int, default=0, metavar="M", help="render M extra frames between acquired frames (continuous methods)")
     p.add_argument("--device", default="auto", help="auto, cpu, cuda, cuda:1, mps (default %(default)s)")
@@ -32,56 +31,47 @@ def register(sub) -> None:
     p.set_defaults(func=run)
 
 
-def parse_overrides(items: list[str]) -> dict:
-    out = {}
-    for item in items:
-        if "=" not in item:
-            raise ValueError(f"--set expects FIELD=VALUE, got {item!r}")
-        k, v = item.split("=", 1)
-        try:
-            out[k.strip().replace("-", "_")] = json.loads(v)
-        except json.JSONDecodeError:
-            out[k.strip().replace("-", "_")] = v
-    return out
-
-
 def run(args: argparse.Namespace) -> int:
-    from ..api import make_method
+    from ..config import parse_assignments
     from ..errors import FitError
-    from ..fit import StopRequest, run_fit
     from ..io import write_recon_h5
+    from ..loop import StopRequest
+    from ..methods import get_method
+    from ..session import FitSpec, Prepared, fit_stream
     from .progress import drain_with_progress
 
     out = args.out or args.input.with_name(f"{args.input.stem}_{args.method}.h5")
     if out.resolve() == args.input.resolve():
         raise ValueError(f"{out}: the output would overwrite the input; choose another --out")
-    overrides = parse_overrides(args.set)
+    overrides = parse_assignments(get_method(args.method)[1], args.set)
     if args.steps is not None:
         overrides["steps"] = args.steps
-    method = make_method(
-        args.input,
-        args.method,
+    spec = FitSpec(
+        method=args.method,
+        overrides=overrides,
         spokes_per_frame=args.spokes_per_frame,
         coil_maps=args.coil_maps,
         dcf=args.dcf,
         device=args.device,
         backend=args.backend,
         seed=args.seed,
-        **overrides,
     )
     stop = StopRequest()
-    messages = run_fit(
-        method,
+    stream = fit_stream(
+        args.input,
+        spec,
         stop=stop,
-        seed=args.seed,
         checkpoint=args.checkpoint,
         checkpoint_every=args.checkpoint_every,
         resume=args.resume,
         # a periodic snapshot is what a fault (NaN loss, out of memory) can still save
         snapshot_seconds=30.0,
     )
+    prepared = next(stream)
+    assert isinstance(prepared, Prepared)
+    method = prepared.method
     try:
-        result, interrupted = drain_with_progress(messages, stop, quiet=args.quiet)
+        result, interrupted = drain_with_progress(stream, stop, quiet=args.quiet)
     except FitError as e:
         if e.partial is not None:
             write_recon_h5(out, e.partial, input_path=args.input)

@@ -1,6 +1,6 @@
-"""Reconstruction methods: one module each, all driven by :func:`dainr.fit.run_fit`.
+"""Reconstruction methods: one module each, all driven by :func:`dainr.loop.run_fit`.
 
-Each module defines ``METHOD`` (a :class:`dainr.fit.Method`) and ``CONFIG`` (a frozen
+Each module defines ``METHOD`` (a :class:`dainr.loop.Method`) and ``CONFIG`` (a frozen
 dataclass with the published defaults). Modules are imported on first use so that
 asking for the gridding baseline never pays for a network's imports.
 """

@@ -27,7 +27,7 @@ from typing import Any
 
 import torch
 
-from ..fit import Method
+from ..loop import Method
 from ..physics.operator import RadialOperator
 from ..prepare import PreparedSeries
 

@@ -21,7 +21,7 @@ from dataclasses import dataclass
 import torch
 from torch import nn
 
-from ..fit import Method
+from ..loop import Method
 from ..prepare import PreparedSeries
 from .dainr.hashgrid import LevelLayout
 from .dainr.hashgrid import level_layout as _level_layout

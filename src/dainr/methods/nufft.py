@@ -6,14 +6,13 @@ from dataclasses import dataclass
 
 import torch
 
-from ..fit import Method
+from ..loop import Method
 
 
 @dataclass(frozen=True)
 class NufftConfig:
-    """Nothing to learn: the density compensation is chosen when the series is prepared."""
-
-    dcf: str = "ramp"  #: ramp (analytic |k|) or pipe-menon (iterative, Pipe and Menon 1999)
+    """Nothing to set: the density compensation is chosen when the series is prepared
+    (``dcf`` of :class:`dainr.session.FitSpec`, ``--dcf`` on the command line)."""
 
 
 class NufftMethod(Method):

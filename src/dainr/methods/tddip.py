@@ -22,7 +22,7 @@ import numpy as np
 import torch
 from torch import nn
 
-from ..fit import Method
+from ..loop import Method
 from ..prepare import PreparedSeries
 
 log = logging.getLogger(__name__)

@@ -1,4 +1,4 @@
-"""DA-INR as a :class:`dainr.fit.Method`: configuration, construction, one step, state."""
+"""DA-INR as a :class:`dainr.loop.Method`: configuration, construction, one step, state."""
 
 from __future__ import annotations
 
@@ -9,7 +9,7 @@ from dataclasses import dataclass
 
 import torch
 
-from ...fit import Method
+from ...loop import Method
 from ...prepare import PreparedSeries
 from .features import extract_features, make_extractor
 from .hashgrid import HashGrid, per_level_scale_for, resolve_backend

@@ -1,11 +1,11 @@
-"""The shared fit loop (dainr.fit): stop, resume, snapshots, determinism, errors."""
+"""The shared fit loop (dainr.loop): stop, resume, snapshots, determinism, errors."""
 
 import numpy as np
 import pytest
 
 import dainr
 from dainr.errors import FitError, InputError
-from dainr.fit import Done, Progress, Snapshot, StopRequest, drain, run_fit
+from dainr.loop import Done, Progress, Snapshot, StopRequest, drain, run_fit
 
 #: A small DA-INR: the loop's behaviour does not depend on the network's size.
 TINY = dict(hash_log2_size=12, deform_width=16, canon_width=16, feature_channels=8)

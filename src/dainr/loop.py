@@ -8,6 +8,7 @@ drains it with a progress bar, tests drain it directly.
 
 from __future__ import annotations
 
+import json
 import logging
 import math
 import os
@@ -175,21 +176,23 @@ def run_fit(
     stop: StopRequest | None = None,
     snapshot_every: int | None = None,
     snapshot_seconds: float | None = None,
-    seed: int = 0,
+    seed: int | None = None,
     checkpoint: str | os.PathLike | None = None,
     checkpoint_every: int | None = None,
     resume: str | os.PathLike | None = None,
 ) -> Iterator[Message]:
     """Drive ``method`` to its end (or to a stop) and yield messages on the way.
 
-    ``seed`` fixes every RNG before the first step; resuming restores the RNG state
-    saved with the checkpoint, so a resumed run equals an uninterrupted one.
+    ``seed`` (when given) fixes every RNG before the first step; :mod:`dainr.session`
+    seeds once before building the method and passes none. Resuming restores the RNG
+    state saved with the checkpoint, so a resumed run equals an uninterrupted one.
     """
     stop = stop or StopRequest()
     total = method.total_steps
     losses: list[float] = []
     start = 0
-    seed_everything(seed)
+    if seed is not None:
+        seed_everything(seed)
     if resume is not None:
         ck = load_checkpoint(resume)
         if ck["method"] != method.name:
@@ -218,7 +221,10 @@ def run_fit(
             steps_done=steps_done,
             loss_history=list(losses),
             attrs=dict(method.prep.series.attrs)
-            | {"coil_maps_source": method.prep.coil_maps_source},
+            | {
+                "coil_maps_source": method.prep.coil_maps_source,
+                "preparation": json.dumps(method.prep.settings, sort_keys=True),
+            },
         )
 
     def fault(message: str) -> FitError:

@@ -1,0 +1,127 @@
+"""One path into a fit, shared by the CLI, the Python API, the plugin and volume tasks.
+
+:func:`fit_stream` seeds once, prepares the series (binning, coil maps, density
+compensation, operator), builds the method, drives :func:`dainr.loop.run_fit` and
+releases device memory however the fit ends. Callers describe the fit with a
+:class:`FitSpec` and never touch ``torch.cuda`` or the prepared series themselves.
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Iterator, Mapping
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from .config import build_config
+from .data import KSpaceData
+from .loop import Message, Method, StopRequest, run_fit, seed_everything
+from .methods import DEFAULT_METHOD, get_method
+
+
+@dataclass(frozen=True)
+class FitSpec:
+    """What defines one fit, whatever the entry point (CLI flags, API keywords, dock controls)."""
+
+    method: str = DEFAULT_METHOD
+    #: the method's config object, or a dict of its fields; None = the published defaults
+    config: Any = None
+    #: config fields set by name on top of ``config`` (``{"steps": 200}``), already typed
+    overrides: Mapping[str, Any] = field(default_factory=dict)
+    spokes_per_frame: int | None = None
+    #: an array [coils, ny, nx], a path to an .h5 with /coil_maps, or None (file's, else estimated)
+    coil_maps: np.ndarray | str | os.PathLike | None = None
+    #: auto (the file's /dcf when present, else ramp), ramp, pipe-menon or file
+    dcf: str = "auto"
+    device: str | None = "auto"
+    backend: str = "auto"
+    #: one seed for everything random: network initialisation, frame order, held-out spokes
+    seed: int | None = 0
+
+
+@dataclass(frozen=True)
+class Prepared:
+    """Yielded once the method is built, before its first step."""
+
+    method: Method
+    total: int  #: steps the method will run
+    n_frames: int
+    device: str  #: e.g. "cpu", "cuda:0"
+
+
+def build_method(data: KSpaceData | str | os.PathLike, spec: FitSpec) -> Method:
+    """Load (if a path), bin, prepare and build the method of ``spec``, seeded once."""
+    from .io import load_coil_maps, load_kspace
+    from .prepare import prepare_series
+
+    if not isinstance(data, KSpaceData):
+        data = load_kspace(data, spokes_per_frame=spec.spokes_per_frame)
+    coil_maps = spec.coil_maps
+    if isinstance(coil_maps, (str, Path)):
+        coil_maps = load_coil_maps(coil_maps, data.n_coils, data.image_shape)
+    method_cls, config_cls = get_method(spec.method)
+    config = build_config(config_cls, spec.config, spec.overrides)
+    prep = prepare_series(
+        data,
+        spec.spokes_per_frame,
+        coil_maps=coil_maps,
+        dcf_method=spec.dcf,
+        device=spec.device,
+        backend=spec.backend,
+    )
+    if spec.seed is not None:
+        seed_everything(spec.seed)
+    return method_cls(prep, config)
+
+
+def fit_stream(
+    data: KSpaceData | str | os.PathLike,
+    spec: FitSpec,
+    *,
+    stop: StopRequest | None = None,
+    snapshot_every: int | None = None,
+    snapshot_seconds: float | None = None,
+    checkpoint: str | os.PathLike | None = None,
+    checkpoint_every: int | None = None,
+    resume: str | os.PathLike | None = None,
+) -> Iterator[Prepared | Message]:
+    """:class:`Prepared`, then the loop's Progress / Snapshot / Done messages."""
+    method = None
+    try:
+        method = build_method(data, spec)
+        yield Prepared(method, method.total_steps, method.prep.n_frames, str(method.prep.device))
+        yield from run_fit(
+            method,
+            stop=stop,
+            snapshot_every=snapshot_every,
+            snapshot_seconds=snapshot_seconds,
+            checkpoint=checkpoint,
+            checkpoint_every=checkpoint_every,
+            resume=resume,
+        )
+    finally:
+        release_device(method)
+
+
+def messages_only(stream: Iterator[Prepared | Message]) -> Iterator[Message]:
+    """``stream`` without its :class:`Prepared` message (for consumers of the loop's messages)."""
+    for m in stream:
+        if not isinstance(m, Prepared):
+            yield m
+
+
+def release_device(method: Method | None) -> None:
+    """Drop the method's large tensors and return cached GPU blocks to the driver."""
+    if method is None:
+        return
+    method.release()
+    if method.prep.device.type == "cuda":
+        import torch
+
+        torch.cuda.empty_cache()
+
+
+__all__ = ["FitSpec", "Prepared", "build_method", "fit_stream", "messages_only", "release_device"]
