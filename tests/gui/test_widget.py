@@ -249,6 +249,6 @@ def test_a_bad_advanced_setting_is_reported_not_run(viewer_widget):
     widget.fit()
     assert not widget.running and controls_enabled(widget)
     messages = [str(n.message) for n in notification_manager.records[before:]]
-    assert any("'lr'" in m and "not valid" in m for m in messages), messages
+    assert any("DainrConfig.lr" in m and "'fast please'" in m and "float" in m for m in messages), messages
     widget.config_form.lr.value = "0.002"
     assert widget.fit_request().overrides["lr"] == 0.002
