@@ -25,6 +25,7 @@ import numpy as np
 import torch
 
 from .config import to_dict
+from .device import OOM_ADVICE, free_device_memory, oom_guarded
 from .errors import FitError
 from .metrics import PeakMemory
 from .prepare import PreparedSeries
@@ -231,20 +232,22 @@ def run_fit(
         kept = None if last_good is None else result(last_good[1], last_good[0], True)
         return FitError(message, partial=kept)
 
+    def out_of_memory(where: str, detail: str) -> FitError:
+        # The failed computation's tensors went with the exception (see oom_guarded), so
+        # the cache can really be emptied now.
+        method.release()
+        free_device_memory(method.prep.device)
+        return fault(f"{method.prep.device} ran out of memory in {where} ({detail}): {OOM_ADVICE}")
+
     with PeakMemory(method.prep.device) as mem:
         for step in range(start, total):
             if stop.requested:
                 partial = True
                 break
-            try:
-                loss = float(method.step(step))
-            except torch.cuda.OutOfMemoryError:
-                method.release()
-                torch.cuda.empty_cache()
-                raise fault(
-                    "CUDA ran out of memory: try fewer frames per step, a smaller hash table "
-                    "(hash_log2_size), a smaller image, or --device cpu"
-                ) from None
+            loss, oom = oom_guarded(method.step, step)
+            if oom is not None:
+                raise out_of_memory(f"step {step + 1}", oom)
+            loss = float(loss)
             if not math.isfinite(loss):
                 raise fault(
                     f"the loss became {loss} at step {step + 1}: lower the learning rate or check "
@@ -258,7 +261,10 @@ def run_fit(
             )
             if due and step + 1 < total:
                 last_snap_t = now
-                last_good = (step + 1, _frames(method))
+                frames, oom = oom_guarded(_frames, method)
+                if oom is not None:
+                    raise out_of_memory(f"the snapshot after step {step + 1}", oom)
+                last_good = (step + 1, frames)
                 yield Snapshot(step + 1, _to_user(last_good[1], method.prep), loss)
             if checkpoint and checkpoint_every and (step + 1) % checkpoint_every == 0:
                 save_checkpoint(checkpoint, method, step + 1, losses)
@@ -267,7 +273,10 @@ def run_fit(
         done = step if partial else total
         if checkpoint:
             save_checkpoint(checkpoint, method, done, losses)
-        final = result(_frames(method), done, partial)
+        frames, oom = oom_guarded(_frames, method)
+        if oom is not None:
+            raise out_of_memory("the final frames", oom)
+        final = result(frames, done, partial)
     final.peak_memory_bytes = mem.peak
     final.seconds = time.perf_counter() - t0
     yield Snapshot(done, final.frames, losses[-1] if losses else float("nan"))
