@@ -16,6 +16,8 @@ from collections.abc import Sequence
 import numpy as np
 import torch
 
+from .device import free_device_memory, oom_guarded
+from .errors import FitError
 from .result import Reconstruction
 
 log = logging.getLogger(__name__)
@@ -70,7 +72,14 @@ def render(
     out = []
     with torch.no_grad():
         for i in range(0, len(tt), chunk):
-            x = method.render_frames(tt[i : i + chunk], upscale=upscale, coords=coords)
+            x, oom = oom_guarded(method.render_frames, tt[i : i + chunk], upscale, coords)
+            if oom is not None:
+                # the failed chunk's tensors left with the exception: the cache can go now
+                free_device_memory(method.prep.device)
+                raise FitError(
+                    f"{method.prep.device} ran out of memory rendering frames at {upscale:g}x "
+                    f"({oom}): render fewer frames between, a smaller upscale, or on the CPU"
+                )
             out.append((x / method.prep.scale).to(torch.complex64).cpu().numpy())
     if not out:
         h, w = method.prep.image_shape

@@ -117,11 +117,10 @@ def release_device(method: Method | None) -> None:
     """Drop the method's large tensors and return cached GPU blocks to the driver."""
     if method is None:
         return
-    method.release()
-    if method.prep.device.type == "cuda":
-        import torch
+    from .device import free_device_memory
 
-        torch.cuda.empty_cache()
+    method.release()
+    free_device_memory(method.prep.device)
 
 
 __all__ = ["FitSpec", "Prepared", "build_method", "fit_stream", "messages_only", "release_device"]

@@ -103,7 +103,12 @@ class DainrConfig:
 def native_bf16(device: torch.device) -> bool:
     """Whether ``device`` multiplies bfloat16 matrices natively (not by emulation)."""
     if device.type == "cuda":
-        return torch.cuda.is_bf16_supported()
+        # is_bf16_supported() also says yes where bf16 is emulated (V100, T4: compute
+        # capability 7.x), which is slower than fp32; tensor cores do bf16 from 8.0 (Ampere).
+        if not torch.cuda.is_available():
+            return False
+        major, _ = torch.cuda.get_device_capability(device)
+        return major >= 8
     if device.type != "cpu":
         return False
     try:  # oneDNN's own check: AVX512-BF16 or AMX
