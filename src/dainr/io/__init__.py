@@ -19,15 +19,51 @@ from .h5contract import (
 from .matlab import load_mat_dict, mat_layout, read_mat
 
 KSPACE_SUFFIXES = (".h5", ".hdf5", ".mat")
+#: raw scanner data: ISMRMRD (``.mrd``, or ``.h5`` holding ``/dataset``) and BART pairs
+RAW_SUFFIXES = (".mrd", ".cfl", ".hdr")
+
+
+def is_raw_file(path: str | Path) -> bool:
+    """ISMRMRD or BART input (possibly a volume); h5py only, imports nothing heavy."""
+    path = Path(path)
+    suffix = path.suffix.lower()
+    if suffix in (".cfl", ".hdr"):
+        return True
+    if suffix in (".mrd", ".h5", ".hdf5"):
+        from .ismrmrd import is_ismrmrd_file
+
+        return suffix == ".mrd" or (is_ismrmrd_file(path) and not is_kspace_file(path))
+    return False
+
+
+def load_kspace_or_volume(path: str | Path, spokes_per_frame: int | None = None, **options):
+    """A :class:`KSpaceData` for 2-D files, a :class:`dainr.volume.KSpaceVolume` for raw input."""
+    path = Path(path)
+    if path.suffix.lower() in (".cfl", ".hdr"):
+        from .cfl import read_bart
+
+        return read_bart(path, **options)
+    if is_raw_file(path):
+        from .ismrmrd import read_ismrmrd
+
+        return read_ismrmrd(path, **options)
+    return load_kspace(path, spokes_per_frame=spokes_per_frame, **options)
 
 
 def load_kspace(path: str | Path, spokes_per_frame: int | None = None, **mat_options) -> KSpaceData:
-    """Any supported k-space file: the contract ``.h5`` or a ``.mat`` layout."""
+    """Any supported 2-D k-space file: the contract ``.h5``, a ``.mat`` layout, or raw
+    input (ISMRMRD, BART) holding one slice."""
     path = Path(path)
     if path.suffix.lower() == ".mat":
         return read_mat(path, spokes_per_frame=spokes_per_frame, **mat_options)
+    if is_raw_file(path):
+        vol = load_kspace_or_volume(path, **mat_options)
+        if vol.n_slices > 1:
+            raise InputError(path, None, f"holds a {vol.layout} volume of {vol.n_slices} slices: reconstruct it with "
+                             "dainr recon (all slices, or --slices) or dainr.reconstruct_volume")
+        return vol.slice(0)
     if path.suffix.lower() not in (".h5", ".hdf5"):
-        raise InputError(path, None, f"unsupported file type {path.suffix!r}: expected .h5, .hdf5 or .mat")
+        raise InputError(path, None, f"unsupported file type {path.suffix!r}: expected .h5, .hdf5, .mat, .mrd or .cfl")
     return read_kspace_h5(path)
 
 
@@ -55,11 +91,14 @@ def load_coil_maps(path: str | Path, n_coils: int, image_shape: tuple[int, int])
 
 __all__ = [
     "KSPACE_SUFFIXES",
+    "RAW_SUFFIXES",
     "atomic_h5",
     "is_kspace_file",
+    "is_raw_file",
     "is_recon_file",
     "load_coil_maps",
     "load_kspace",
+    "load_kspace_or_volume",
     "load_mat_dict",
     "mat_layout",
     "read_kspace_h5",
