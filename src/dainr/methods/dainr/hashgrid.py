@@ -104,13 +104,11 @@ class HashGrid(nn.Module):
         self.levels = level_layout(n_levels, log2_size, base_resolution, per_level_scale)
         self.n_rows = self.levels[-1].offset + self.levels[-1].size
         self.backend = backend
-        if backend == "tcnn":
-            self._tcnn = _make_tcnn(self)
-            self.register_parameter("table", None)
-        else:
-            self._tcnn = None
-            table = torch.empty(self.n_rows, n_features).uniform_(-INIT_RANGE, INIT_RANGE)
-            self.table = nn.Parameter(table)
+        # One parameter in one layout whatever the backend: checkpoints and optimiser
+        # states move between CPU (torch) and GPU (tcnn) runs, and the initial table comes
+        # from torch's generator, so the run's seed sets it on either backend.
+        self.table = nn.Parameter(init_table(self.n_rows, n_features))
+        self._tcnn = _make_tcnn(self) if backend == "tcnn" else None
         f32 = torch.float32
         self.register_buffer(
             "_scale", torch.tensor([lv.scale for lv in self.levels], dtype=f32), persistent=False
@@ -187,16 +185,17 @@ class HashGrid(nn.Module):
 
     def forward(self, xy: torch.Tensor) -> torch.Tensor:
         if self._tcnn is not None:
-            u = ((xy + 1.0) * 0.5).clamp(0.0, 1.0)
+            u = ((xy.to(torch.float32) + 1.0) * 0.5).clamp(0.0, 1.0)
+            # tiny-cuda-nn's module reads its parameters from ``.params``: hand it this
+            # grid's table, flattened (a view: gradients flow back into ``table``).
+            self._tcnn.params = self.table.reshape(-1)
             return self._tcnn(u.contiguous()).to(torch.float32)
         rows, weights = self.corners(xy)
         out = _Interpolate.apply(self.table, rows, weights)  # [L, N, F]
         return out.permute(1, 0, 2).reshape(xy.shape[0], self.out_dim)
 
     def table_values(self) -> torch.Tensor:
-        """The parameter table ``[rows, F]``, whichever backend holds it."""
-        if self._tcnn is not None:
-            return self._tcnn.params.detach().reshape(self.n_rows, self.n_features)
+        """The parameter table ``[rows, F]`` (the same layout on every backend)."""
         return self.table.detach()
 
 
@@ -261,7 +260,16 @@ class _Interpolate(torch.autograd.Function):
         return None, None, g_w
 
 
+def init_table(n_rows: int, n_features: int) -> torch.Tensor:
+    """Instant-NGP's initial table, uniform in ±1e-4, drawn from torch's default generator
+    (seeded by the run's ``--seed``) for both backends. tiny-cuda-nn would draw its own
+    with a fixed seed (1337) and ignore the run's."""
+    return torch.empty(n_rows, n_features).uniform_(-INIT_RANGE, INIT_RANGE)
+
+
 def _make_tcnn(grid: HashGrid) -> nn.Module:
+    """tiny-cuda-nn's HashGrid with the grid's layout, its own parameter removed: the
+    grid hands it ``grid.table`` at every forward (see :meth:`HashGrid.forward`)."""
     import tinycudann as tcnn
 
     cfg = {
@@ -281,6 +289,10 @@ def _make_tcnn(grid: HashGrid) -> nn.Module:
             f"tiny-cuda-nn laid out {enc.params.numel()} parameters where "
             f"{grid.n_rows * grid.n_features} were expected; use hash_backend='torch'"
         )
+    # Its own parameter would be a second copy of the table in state dicts, optimisers
+    # and memory; dropping it makes ``params`` a plain attribute the grid sets.
+    del enc._parameters["params"]
+    enc.params = grid.table.detach().reshape(-1)
     return enc
 
 
