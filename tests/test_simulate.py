@@ -133,7 +133,7 @@ def test_birdcage_maps_normalised_falloff_and_phase():
 
 
 def test_birdcage_rejects_nonsense():
-    with pytest.raises(ValueError):
+    with pytest.raises(ValueError, match="n_coils must be >= 1, got 0"):
         birdcage_maps(0, (8, 8))
 
 
@@ -316,3 +316,90 @@ def test_shipped_sample_is_rebuilt_by_its_command(tmp_path):
     step = old.attrs["kspace_quantization_step"]
     assert np.abs(new.kspace - old.kspace).max() <= 2 * step  # same up to a rounding flip
     assert new.attrs == old.attrs
+
+
+# ------------------------------------------------------------------------- real anatomy
+
+
+def _real_cine_or_skip():
+    from dainr.errors import InputError
+    from dainr.simulate.realistic import find_cine
+
+    try:
+        return find_cine()
+    except InputError:
+        pytest.skip("the real cine sax_cine_data25.mat is not beside this checkout")
+
+
+def test_loop_array_maps_are_normalised_seeded_and_not_a_birdcage():
+    from dainr.simulate.coils import loop_array_maps
+
+    m = loop_array_maps(12, (48, 48), seed=1)
+    assert m.shape == (12, 48, 48) and m.dtype == np.complex64
+    assert np.allclose(np.sqrt((np.abs(m) ** 2).sum(0)), 1, atol=1e-4)
+    assert np.array_equal(m, loop_array_maps(12, (48, 48), seed=1))
+    assert not np.allclose(m, loop_array_maps(12, (48, 48), seed=2))
+    # Each coil sees most near its own place: the brightest pixels of different coils differ.
+    peaks = {int(np.argmax(np.abs(c))) for c in m}
+    assert len(peaks) >= 10
+    # Not the birdcage's closed form: the smooth perturbation and Biot-Savart fall-off differ.
+    assert np.abs(np.abs(m) - np.abs(birdcage_maps(12, (48, 48)))).mean() > 0.02
+
+
+def test_cine_case_is_the_real_anatomy_sampled_consistently():
+    _real_cine_or_skip()
+    from dainr.simulate.realistic import cine_case, load_real_cine
+
+    d = cine_case(spokes_per_frame=5, coils=4, size=48, frames=3, noise=0.0, seed=0)
+    mag = load_real_cine(None, 48)[:3]
+    assert d.reference.shape == (3, 48, 48) and np.allclose(np.abs(d.reference), mag, atol=1e-5)
+    assert d.kspace.shape == (4, 15, 96) and d.coil_maps.shape == (4, 48, 48)
+    # Phase is smooth but present (a real-valued image would flatter the methods).
+    ph = np.angle(d.reference[0][mag[0] > 0.3])
+    assert ph.std() > 0.05
+    # The samples are the coil images' NUFFT: the direct sum agrees at a few spokes.
+    om = d.trajectory[:2].reshape(-1, 2)
+    ref = direct_forward(d.reference[0], om, d.coil_maps)
+    assert np.allclose(d.kspace[:, :2].reshape(4, -1), ref, rtol=0, atol=2e-3 * np.abs(ref).max())
+    no = cine_case(spokes_per_frame=5, coils=4, size=48, frames=3, with_maps=False)
+    assert no.coil_maps is None and np.allclose(no.extra["truth/coil_maps"], d.coil_maps)
+    assert "yhao-z/GIRAF-3d-fast" in d.attrs["source_images"]
+
+
+def test_perfusion_case_curves_follow_the_bolus_order_and_masks_match():
+    _real_cine_or_skip()
+    from dainr.metrics import roi_curve
+    from dainr.simulate.realistic import PERFUSION_ROIS, perfusion_case
+
+    d = perfusion_case(spokes_per_frame=4, coils=2, size=96, frames=30, noise=0.0)
+    rois = stored_rois(d)
+    assert set(rois) == set(PERFUSION_ROIS)
+    peaks = {}
+    for name, (mask, curve) in rois.items():
+        assert mask.sum() >= 5, name
+        assert np.allclose(roi_curve(d.reference, mask), curve, rtol=1e-4)
+        peaks[name] = int(np.argmax(curve))
+    assert peaks["rv"] < peaks["lv"] <= peaks["myocardium"]  # RV, then LV after the lungs
+    lv = rois["lv"][1]
+    assert lv.max() > 5 * lv[0]  # blood goes from dark to bright
+    my = rois["myocardium"][1]
+    assert 1.3 < my.max() / my[0] < 5  # the wall enhances, far less than the blood
+    # Masks are disjoint.
+    m = [rois[k][0] for k in PERFUSION_ROIS]
+    assert not (m[0] & m[1]).any() and not (m[1] & m[2]).any() and not (m[0] & m[2]).any()
+
+
+def test_cli_simulate_real_cases(tmp_path):
+    path = _real_cine_or_skip()
+    out = tmp_path / "c.h5"
+    rc = main(["simulate", "cine-real", "--out", str(out), "--size", "32", "--frames", "2",
+               "--coils", "3", "--spokes-per-frame", "5", "--image", str(path), "--no-coil-maps"])
+    assert rc == 0
+    d = read_kspace_h5(out)
+    assert d.kspace.shape == (3, 10, 64) and d.coil_maps is None
+    assert d.attrs["phantom"] == "cine-real" and "truth/coil_maps" in d.extra
+    out2 = tmp_path / "p.h5"
+    assert main(["simulate", "perfusion-real", "--out", str(out2), "--size", "48", "--frames",
+                 "6", "--coils", "2"]) == 0
+    p = read_kspace_h5(out2)
+    assert p.spokes_per_frame == 16 and set(stored_rois(p)) == {"rv", "lv", "myocardium"}

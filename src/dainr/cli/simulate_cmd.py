@@ -1,9 +1,11 @@
 """``dainr simulate``: a contract k-space file from a phantom or from your own image series.
 
 Sources: ``cardiac`` (beating-heart cine), ``dce`` (contrast-enhanced abdomen, with
-the true ROI curves stored under /roi) or a file: ``.npy`` or ``.h5`` holding frames
-[F, ny, nx], magnitude or complex. The frames are stored as /reference, the birdcage
-coil maps as /coil_maps.
+the true ROI curves stored under /roi), the real-anatomy cases ``cine-real`` (the real
+short-axis cine sax_cine_data25.mat, MIT, github.com/yhao-z/GIRAF-3d-fast; 12 loop-array
+coils) and ``perfusion-real`` (first-pass perfusion on that anatomy, LV/RV/myocardium
+ROIs under /roi), or a file: ``.npy`` or ``.h5`` holding frames [F, ny, nx], magnitude
+or complex. The frames are stored as /reference, the true coil maps as /coil_maps.
 """
 
 from __future__ import annotations
@@ -15,7 +17,10 @@ from pathlib import Path
 
 def register(sub) -> None:
     p = sub.add_parser("simulate", help="simulate a radial k-space file", description=__doc__)
-    p.add_argument("source", help="cardiac, dce, or an image series IMAGES.npy / IMAGES.h5")
+    p.add_argument(
+        "source",
+        help="cardiac, dce, cine-real, perfusion-real, or an image series IMAGES.npy / IMAGES.h5",
+    )
     p.add_argument("--out", type=Path, required=True, help="output k-space .h5")
     p.add_argument(
         "--size",
@@ -25,13 +30,17 @@ def register(sub) -> None:
     p.add_argument(
         "--frames",
         type=int,
-        help="frames (default: cardiac 24, dce 16; images: all, else the first F)",
+        help="frames (default: cardiac 24, dce 16, cine-real 25, perfusion-real 40; "
+        "images: all, else the first F)",
     )
-    p.add_argument("--coils", type=int, default=8, help="birdcage coils (default %(default)s)")
+    p.add_argument(
+        "--coils", type=int, help="coils (default: 8 birdcage; cine-real/perfusion-real 12 loops)"
+    )
     p.add_argument(
         "--spokes-per-frame",
         type=int,
-        help="golden-angle spokes per frame (default: cardiac 13, dce 34, images 13)",
+        help="golden-angle spokes per frame (default: cardiac 13, dce 34, images 13, "
+        "cine-real 13, perfusion-real 16)",
     )
     p.add_argument(
         "--readout-oversampling",
@@ -57,8 +66,13 @@ def register(sub) -> None:
     p.add_argument(
         "--frame-seconds",
         type=float,
-        default=4.0,
-        help="dce: seconds per frame (default %(default)s)",
+        help="dce: seconds per frame (default: dce 4, perfusion-real 1)",
+    )
+    p.add_argument(
+        "--image",
+        type=Path,
+        help="cine-real/perfusion-real: path of sax_cine_data25.mat "
+        "(default: $DAINR_REAL_CINE or shared/data beside the checkout)",
     )
     p.add_argument(
         "--dataset",
@@ -69,11 +83,26 @@ def register(sub) -> None:
         action="store_true",
         help="leave /coil_maps out (reconstructions then estimate them)",
     )
+    p.add_argument(
+        "--slices",
+        type=int,
+        help="dce: a golden-angle stack-of-stars volume of N slices (needs --format ismrmrd)",
+    )
+    p.add_argument(
+        "--format",
+        choices=["h5", "ismrmrd"],
+        default="h5",
+        help="h5: the k-space contract; ismrmrd: raw data as a scanner converter writes it "
+        "(default %(default)s)",
+    )
     p.set_defaults(func=run)
 
 
 def run(args: argparse.Namespace) -> int:
-    from ..io import write_kspace_h5
+    if args.format == "ismrmrd" or args.slices is not None:
+        from ..simulate.ismrmrd_writer import run_simulate_volume
+
+        return run_simulate_volume(args)
     from ..simulate import (
         PHANTOMS,
         SimulationConfig,
@@ -81,22 +110,42 @@ def run(args: argparse.Namespace) -> int:
         simulate_images,
         simulate_phantom,
     )
+    from ..simulate.realistic import REALISTIC_CASES
 
+    for name, value, low in (("--size", args.size, 8), ("--frames", args.frames, 1)):
+        if value is not None and value < low:
+            raise ValueError(f"{name} must be >= {low}, got {value}")
+    if args.source in REALISTIC_CASES:
+        kw = dict(
+            size=args.size or 128,
+            coils=args.coils or 12,
+            noise=args.noise,
+            seed=args.seed,
+            with_maps=not args.no_coil_maps,
+            image=args.image,
+            readout_oversampling=args.readout_oversampling,
+        )
+        for key, value in (
+            ("spokes_per_frame", args.spokes_per_frame),
+            ("frames", args.frames),
+            ("frame_seconds", args.frame_seconds),
+        ):
+            if value is not None and not (key == "frame_seconds" and args.source == "cine-real"):
+                kw[key] = value
+        data = REALISTIC_CASES[args.source](**kw)
+        return _write(args, data)
     cfg = SimulationConfig(
         size=args.size,
         frames=args.frames,
-        coils=args.coils,
+        coils=args.coils or 8,
         spokes_per_frame=args.spokes_per_frame,
         readout_oversampling=args.readout_oversampling,
         noise=args.noise,
         seed=args.seed,
         coil_radius=args.coil_radius,
         coil_maps_in_file=not args.no_coil_maps,
-        frame_seconds=args.frame_seconds,
+        frame_seconds=args.frame_seconds or 4.0,
     )
-    for name, value, low in (("--size", args.size, 8), ("--frames", args.frames, 1)):
-        if value is not None and value < low:
-            raise ValueError(f"{name} must be >= {low}, got {value}")
     if args.source in PHANTOMS:
         data = simulate_phantom(args.source, cfg)
     else:
@@ -111,6 +160,12 @@ def run(args: argparse.Namespace) -> int:
             )
         frames = load_image_series(src, args.dataset)
         data = simulate_images(frames, cfg, source=str(src))
+    return _write(args, data)
+
+
+def _write(args: argparse.Namespace, data) -> int:
+    from ..io import write_kspace_h5
+
     data.attrs["created_by"] = (
         f"dainr simulate {args.source}"  # the settings are in attribute simulation
     )

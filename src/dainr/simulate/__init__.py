@@ -1,7 +1,10 @@
 """Phantoms, coil maps and retrospective golden-angle sampling; the shipped samples.
 
 * :func:`cardiac_phantom`, :func:`dce_phantom` — deterministic image series;
-* :func:`birdcage_maps` — coil sensitivities;
+* :func:`birdcage_maps`, :func:`loop_array_maps` — coil sensitivities (idealised ring;
+  a Biot-Savart loop array with smooth perturbations);
+* :mod:`dainr.simulate.realistic` — real anatomy: :func:`cine_case` (the real cine) and
+  :func:`perfusion_case` (first-pass perfusion on it), ``dainr simulate cine-real``;
 * :func:`simulate_phantom`, :func:`simulate_images` — a contract :class:`KSpaceData`;
 * :func:`sample_path` — the DCE sample shipped in ``dainr.resources``;
   :func:`cardiac_sample` — a small cardiac file made on the fly.
@@ -14,7 +17,7 @@ from pathlib import Path
 
 from ..data import KSpaceData
 from .acquire import acquire_series, add_noise, sample_coil_images
-from .coils import birdcage_maps
+from .coils import birdcage_maps, loop_array_maps
 from .experiment import (
     PHANTOMS,
     SimulationConfig,
@@ -23,6 +26,7 @@ from .experiment import (
     simulate_phantom,
 )
 from .phantoms import ContrastKinetics, DcePhantom, cardiac_phantom, dce_phantom, lv_volume_fraction
+from .realistic import cine_case, perfusion_case
 
 #: File name of the shipped DCE sample inside ``dainr.resources``.
 SAMPLE_NAME = "dce_sample.h5"
@@ -77,9 +81,12 @@ __all__ = [
     "birdcage_maps",
     "cardiac_phantom",
     "cardiac_sample",
+    "cine_case",
     "dce_phantom",
     "load_image_series",
+    "loop_array_maps",
     "lv_volume_fraction",
+    "perfusion_case",
     "sample_coil_images",
     "sample_path",
     "simulate_images",
