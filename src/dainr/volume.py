@@ -300,6 +300,7 @@ def fit_volume_stream(
     virtual_coils: int | None = None,
     retries: int = 1,
     stop=None,
+    poll_seconds: float = 0.2,
 ) -> Iterator[VolumeEvent]:
     """:class:`VolumeStarted`, then a :class:`SliceResult` per slice as it completes.
 
@@ -330,21 +331,25 @@ def fit_volume_stream(
             return fut
 
         ac = as_completed([submit(z, 1) for z in slices], with_results=False)
-        for fut in ac:
-            z, attempt = futures.pop(fut)
+        # polled rather than iterated, so that a stop request is seen within a fraction
+        # of a second even while every worker is busy with a long slice
+        while not ac.is_empty():
             if stop is not None and stop.requested:
                 break
-            if fut.status == "finished":
-                yield fut.result()
-            else:
+            if not ac.has_ready():
+                time.sleep(poll_seconds)
+                continue
+            for fut in ac.next_batch(block=False):
+                z, attempt = futures.pop(fut)
+                if fut.status == "finished":
+                    yield fut.result()
+                    continue
                 err = _describe_error(fut)
                 again = attempt <= retries
                 log.warning("slice %d failed on try %d: %s%s", z, attempt, err, " (retrying)" if again else "")
                 yield SliceFailed(z, err, again, attempt)
                 if again:
                     ac.add(submit(z, attempt + 1))
-            if stop is not None and stop.requested:
-                break
     finally:
         for fut in list(futures):
             fut.cancel()
@@ -389,7 +394,7 @@ class VolumeOutput:
         f = h5py.File(out.path, "w")
         ny, nx = image_shape
         f.create_dataset("recon", shape=(n_frames, len(slices), ny, nx), dtype=np.complex64,
-                         chunks=(n_frames, 1, ny, nx), fillvalue=0)
+                         chunks=(n_frames, 1, ny, nx))
         for k, v in attrs.items():
             _set_attr(f, k, v)
         f.attrs["slices"] = np.asarray(slices, np.int64)
@@ -684,3 +689,41 @@ __all__ = [
     "reconstruct_volume",
     "run_volume",
 ]
+
+
+def describe_volume(path: str | os.PathLike, spokes_per_frame: int | None = None) -> str:
+    """``dainr info`` of raw input: layout, slices/partitions, spokes, coils, frames."""
+    vol = load_volume(path)
+    spf = spokes_per_frame or vol.default_spokes_per_frame()
+    n_frames, left = divmod(vol.n_spokes, spf)
+    what = {"stack-of-stars": "kz partitions (slices after the inverse DFT over kz)",
+            "multi-slice": "2-D slices", "single": "slice"}[vol.layout]
+    lines = [
+        f"{path}: {vol.attrs.get('source_format', 'raw')} radial k-space, {vol.layout}",
+        f"  slices       {vol.n_slices} {what}",
+        f"  coils        {vol.n_coils}",
+        f"  spokes       {vol.n_spokes} per slice x {vol.n_readout} samples",
+        f"  image        {vol.image_shape[0]} x {vol.image_shape[1]}",
+        f"  frames       {n_frames} at {spf} spokes/frame" + (f" ({left} spokes dropped)" if left else ""),
+    ]
+    if vol.pixel_size_mm:
+        dz, dy, dx = vol.pixel_size_mm
+        lines.append(f"  voxel        {dz:g} x {dy:g} x {dx:g} mm (z, y, x)")
+    lines += [f"  {k:<12} {v}" for k, v in vol.attrs.items() if k not in ("source_format", "layout")]
+    return "\n".join(lines)
+
+
+def describe_volume_recon(path: str | os.PathLike) -> str:
+    r = read_volume_recon(path)
+    F, Z, ny, nx = r.frames.shape
+    secs = ", ".join(f"{z}: {s:.1f}" for z, s in zip(r.slices, r.seconds) if np.isfinite(s))
+    lines = [
+        f"{path}: volume reconstruction by {r.method}" + (" (partial)" if r.partial else ""),
+        f"  recon        {F} frames x {Z} slices x {ny} x {nx}",
+        f"  slices       {r.slices} ({len(r.slices_done)} done)",
+        f"  seconds      {secs or 'none done'}",
+        f"  cluster      {r.attrs.get('cluster', '?')}",
+        f"  wall time    {float(r.attrs.get('wall_seconds', 0.0)):.1f} s",
+        f"  config       {r.config}",
+    ]
+    return "\n".join(lines)

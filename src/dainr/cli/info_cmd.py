@@ -14,8 +14,13 @@ def register(sub) -> None:
 
 
 def describe(path: Path, spokes_per_frame: int | None = None) -> str:
-    from ..io import is_recon_file, load_kspace, read_recon_h5
+    from ..io import is_raw_file, is_recon_file, load_kspace, read_recon_h5
+    from ..volume import describe_volume, describe_volume_recon, is_volume_recon
 
+    if path.suffix.lower() in (".h5", ".hdf5") and is_volume_recon(path):
+        return describe_volume_recon(path)
+    if is_raw_file(path):
+        return describe_volume(path, spokes_per_frame)
     if path.suffix.lower() in (".h5", ".hdf5") and is_recon_file(path):
         r = read_recon_h5(path)
         lines = [

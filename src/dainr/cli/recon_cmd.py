@@ -11,7 +11,7 @@ from ..methods import DEFAULT_METHOD, REGISTRY
 
 def register(sub) -> None:
     p = sub.add_parser("recon", help="reconstruct a k-space file", description=__doc__)
-    p.add_argument("input", type=Path, help="k-space file (.h5 contract, or .mat layout)")
+    p.add_argument("input", type=Path, help="k-space file (.h5 contract, .mat layout, ISMRMRD .mrd/.h5, BART .cfl)")
     p.add_argument("--method", default=DEFAULT_METHOD, choices=list(REGISTRY), help="reconstruction method (default %(default)s)")
     p.add_argument("--out", type=Path, help="output .h5 (default: INPUT_<method>.h5 beside the input)")
     p.add_argument("--steps", type=int, help="optimisation steps (learned and iterative methods)")
@@ -25,9 +25,12 @@ def register(sub) -> None:
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--checkpoint", type=Path, help="write a resumable checkpoint here (at the end, and every --checkpoint-every steps)")
     p.add_argument("--checkpoint-every", type=int, help="steps between checkpoints")
-    p.add_argument("--resume", type=Path, help="continue from this checkpoint")
+    p.add_argument("--resume", type=Path, help="continue from this checkpoint (a volume: finish the volume output OUT.h5)")
     p.add_argument("--set", action="append", default=[], metavar="FIELD=VALUE", help="any config field of the method (JSON value), repeatable")
     p.add_argument("--quiet", action="store_true", help="no progress bar")
+    from .volume_recon import add_volume_arguments
+
+    add_volume_arguments(p)
     p.set_defaults(func=run)
 
 
@@ -56,9 +59,24 @@ def run(args: argparse.Namespace) -> int:
         backend=args.backend,
         seed=args.seed,
     )
+    from .volume_recon import load_input, run_volume_cli
+
+    source = args.input
+    vol = load_input(args)
+    if vol is not None and (vol.n_slices > 1 or args.slices is not None or args.scheduler or args.workers):
+        return run_volume_cli(args, spec, vol, out)
+    if vol is not None:
+        source = vol.slice(0)
+    if args.virtual_coils:
+        from ..io import load_kspace
+        from ..physics.compress import compress_coils
+
+        if vol is None:
+            source = load_kspace(args.input, spokes_per_frame=args.spokes_per_frame)
+        source = compress_coils(source, args.virtual_coils)
     stop = StopRequest()
     stream = fit_stream(
-        args.input,
+        source,
         spec,
         stop=stop,
         checkpoint=args.checkpoint,
