@@ -82,7 +82,8 @@ def roi_colors(shapes: Shapes) -> dict[str, tuple[float, float, float, float]]:
     return out
 
 
-def frame_times(image: Image) -> np.ndarray:
+def layer_times(image: Image) -> np.ndarray:
+    """Time of each frame of a layer (its stored frame times, else 0, 1, 2, ...)."""
     n = image.data.shape[0] if image.data.ndim >= 3 else 1
     t = image.metadata.get(FRAME_TIMES)
     if t is not None and len(t) == n:
@@ -101,7 +102,7 @@ def layer_curves(shapes: Shapes, images: list[Image]) -> list[Curve]:
         series = series.reshape(-1, *series.shape[-2:])
         for name, mask in roi_masks(shapes, image).items():
             curves.append(
-                Curve(name, image.name, frame_times(image), roi_curve(series, mask), colors[name])
+                Curve(name, image.name, layer_times(image), roi_curve(series, mask), colors[name])
             )
     order = list(colors)
     curves.sort(key=lambda c: order.index(c.roi))

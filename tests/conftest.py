@@ -6,7 +6,12 @@ import numpy as np
 import pytest
 
 from dainr.data import KSpaceData
+from dainr.simulate import SimulationConfig, simulate_phantom
 from dainr.simulate.acquire import acquire_series
+
+#: A tiny DA-INR (2^12-row table, 16-wide networks, 8 feature channels): the loop, render
+#: and fault tests do not depend on the network's size, only on its being DA-INR.
+TINY_DAINR = dict(hash_log2_size=12, deform_width=16, canon_width=16, feature_channels=8)
 
 
 def moving_disc_series(n: int = 32, n_frames: int = 6) -> np.ndarray:
@@ -54,3 +59,14 @@ def tiny_file(tmp_path, tiny_data):
     p = tmp_path / "tiny.h5"
     write_kspace_h5(p, tiny_data)
     return p
+
+
+@pytest.fixture(scope="session")
+def cardiac() -> KSpaceData:
+    """32 x 32 beating heart, 6 frames, 4 coils, 13 spokes per frame, 1 % noise.
+
+    Shared read-only: methods prepare their own tensors from it and never write to it.
+    """
+    return simulate_phantom(
+        "cardiac", SimulationConfig(size=32, frames=6, coils=4, spokes_per_frame=13)
+    )

@@ -11,18 +11,9 @@ from dainr.api import make_method
 from dainr.loop import drain, run_fit, seed_everything
 from dainr.methods.hashinr import HashGrid3d, level_layout, sample_points
 from dainr.metrics import score_series
-from dainr.simulate import SimulationConfig, simulate_phantom
 
 #: Small enough for a test: a 2^14-row table and a 2 x 64 MLP (published: 2^24, 5 x 128).
 SMALL = dict(hash_log2_size=14, mlp_width=64, mlp_hidden_layers=2)
-
-
-@pytest.fixture(scope="module")
-def cardiac():
-    """32 x 32 beating heart, 6 frames, 4 coils, 13 spokes per frame, 1 % noise."""
-    return simulate_phantom(
-        "cardiac", SimulationConfig(size=32, frames=6, coils=4, spokes_per_frame=13)
-    )
 
 
 def _method(data, **kw):
@@ -95,12 +86,30 @@ def test_hashinr_beats_gridding(cardiac):
     assert s.robust_psnr_mean > grid.robust_psnr_mean + 2.0
 
 
-def test_regularisers_enter_the_loss(cardiac):
+def test_regularisers_equal_the_hand_computed_terms(cardiac):
+    """Loss = data term + tv_weight * TV / max|x| + lowrank_weight * ||X||_* / F (model.py)."""
     plain = _method(cardiac, steps=1)
-    reg = _method(cardiac, steps=1, tv_weight=0.02, lowrank_weight=0.0002)
-    x = plain.render().detach() + 0.1  # the same frames for both
-    assert float(reg.loss(x)) > float(plain.loss(x))
-    loss = drain(
-        run_fit(_method(cardiac, steps=3, tv_weight=0.02, lowrank_weight=0.0002))
-    ).loss_history
-    assert len(loss) == 3 and np.isfinite(loss).all()
+    with torch.no_grad():
+        x = plain.forward_frames() + 0.1  # the same frames for every loss below
+    xn = x.numpy().astype(np.complex128)
+    F = xn.shape[0]
+    dt = np.diff(xn, axis=0)
+    tv = (np.abs(dt.real).sum() + np.abs(dt.imag).sum()) / xn.size / np.abs(xn).max()
+    nuclear = np.linalg.svd(xn.reshape(F, -1), compute_uv=False).sum() / F
+    r = (plain.prep.op.forward(x) - plain.prep.kspace).numpy()
+    ny, nx = plain.prep.image_shape
+    data = 100.0 / (ny * nx) * np.mean(np.abs(r) ** 2)
+    assert float(plain.loss(x)) == pytest.approx(data, rel=1e-5)
+    # Weights that make each term as large as the data term, so that float32 resolves them
+    # (the published 0.02 and 0.0002 give terms a million times smaller here).
+    tv_w, lr_w = float(f"{data / tv:.3g}"), float(f"{data / nuclear:.3g}")
+    for tv_weight, lowrank_weight, expected in [
+        (tv_w, 0.0, data + tv_w * tv),
+        (0.0, lr_w, data + lr_w * nuclear),
+        (tv_w, lr_w, data + tv_w * tv + lr_w * nuclear),
+    ]:
+        m = _method(cardiac, steps=1, tv_weight=tv_weight, lowrank_weight=lowrank_weight)
+        got = float(m.loss(x))
+        assert got - data == pytest.approx(expected - data, rel=1e-4)
+    loss = drain(run_fit(_method(cardiac, steps=3, tv_weight=0.02, lowrank_weight=0.0002)))
+    assert len(loss.loss_history) == 3 and np.isfinite(loss.loss_history).all()

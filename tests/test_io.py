@@ -9,6 +9,7 @@ from scipy.io import savemat
 
 from dainr.cli import main
 from dainr.data import KSpaceData
+from dainr.errors import InputError
 from dainr.io import (
     atomic_h5,
     is_kspace_file,
@@ -108,14 +109,14 @@ def test_recon_round_trip(tmp_path):
 
 def test_writes_are_atomic(tmp_path, tiny_data):
     p = tmp_path / "k.h5"
-    with pytest.raises(RuntimeError), atomic_h5(p) as f:
+    with pytest.raises(RuntimeError, match="fault in the middle"), atomic_h5(p) as f:
         f["x"] = np.zeros(3)
         raise RuntimeError("fault in the middle of a write")
     assert not p.exists() and not list(tmp_path.iterdir())
     write_kspace_h5(p, tiny_data)
     before = p.read_bytes()
     tiny_data.extra["kspace"] = np.zeros(2)  # would replace a contract dataset
-    with pytest.raises(ValueError):
+    with pytest.raises(ValueError, match=r"extra datasets \['kspace'\] would replace"):
         write_kspace_h5(p, tiny_data)
     assert p.read_bytes() == before and len(list(tmp_path.iterdir())) == 1
 
@@ -124,7 +125,7 @@ def test_output_never_replaces_the_input(tmp_path, tiny_data):
     p = tmp_path / "k.h5"
     write_kspace_h5(p, tiny_data)
     rec = Reconstruction(np.zeros((1, 4, 4), np.complex64), "nufft", {}, 13)
-    with pytest.raises(Exception, match="over the input"):
+    with pytest.raises(InputError, match="refusing to write the output over the input"):
         write_recon_h5(p, rec, input_path=p)
     assert is_kspace_file(p)
 

@@ -9,7 +9,6 @@ import pytest
 
 from dainr.api import make_method
 from dainr.loop import Done, Progress, Snapshot, StopRequest, drain, run_fit, seed_everything
-from dainr.simulate import SimulationConfig, simulate_phantom
 
 #: small but real configurations, one per method
 SMALL = {
@@ -18,12 +17,6 @@ SMALL = {
     "hashinr": dict(hash_log2_size=14, mlp_width=64, mlp_hidden_layers=2),
     "grasp": dict(),
 }
-
-
-@pytest.fixture(scope="module")
-def cardiac():
-    """32 x 32 beating heart, 6 frames, 4 coils, 13 spokes per frame, 1 % noise."""
-    return simulate_phantom("cardiac", SimulationConfig(size=32, frames=6, coils=4, spokes_per_frame=13))
 
 
 def _method(name, data, **kw):

@@ -4,15 +4,15 @@ import os
 
 import numpy as np
 import pytest
+import torch
 
 import dainr
 from dainr.io import read_recon_h5, write_kspace_h5
 from dainr.loop import drain, run_fit, seed_everything
-from dainr.render import frame_times, render, render_result
+from dainr.render import render, render_result, render_times
 
+from .conftest import TINY_DAINR as TINY
 from .conftest import make_phantom_data
-
-TINY = dict(hash_log2_size=12, deform_width=16, canon_width=16, feature_channels=8)
 
 
 @pytest.fixture(scope="module")
@@ -25,17 +25,21 @@ def fitted():
     return m, result
 
 
-def test_frame_times():
-    np.testing.assert_allclose(frame_times(3), [0, 1, 2])
-    np.testing.assert_allclose(frame_times(3, 1), [0, 0.5, 1, 1.5, 2])
-    assert len(frame_times(1, 3)) == 1
-    with pytest.raises(ValueError):
-        frame_times(3, -1)
+def test_render_times():
+    np.testing.assert_allclose(render_times(3), [0, 1, 2])
+    np.testing.assert_allclose(render_times(3, 1), [0, 0.5, 1, 1.5, 2])
+    assert len(render_times(1, 3)) == 1
+    with pytest.raises(ValueError, match="frames_between must be >= 0, got -1"):
+        render_times(3, -1)
 
 
-def test_render_at_integer_times_equals_the_result(fitted):
-    m, result = fitted
-    np.testing.assert_allclose(render(m), result.frames, rtol=0, atol=1e-6)
+def test_render_at_integer_times_equals_the_training_path(fitted):
+    """The rendering path (any time, any scale) reproduces the frames the fit trained on."""
+    m, _ = fitted
+    with torch.no_grad():
+        trained = m.model.frames(torch.arange(m.prep.n_frames, device=m.prep.device))
+    trained = (trained / m.prep.scale).to(torch.complex64).cpu().numpy()
+    np.testing.assert_allclose(render(m), trained, rtol=0, atol=1e-5 * np.abs(trained).max())
 
 
 def test_upscale_two(fitted):

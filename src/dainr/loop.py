@@ -107,6 +107,11 @@ class Method(ABC):
         for name in self.stateful:
             getattr(self, name).load_state_dict(state[name])
 
+    def done(self) -> bool:
+        """True once further steps would change nothing (an iterative method converged):
+        the loop then ends with a complete result of the steps run so far."""
+        return False
+
     def release(self) -> None:
         """Drop large tensors (the plugin calls this at the end of a fit)."""
 
@@ -182,7 +187,7 @@ def run_fit(
     checkpoint_every: int | None = None,
     resume: str | os.PathLike | None = None,
 ) -> Iterator[Message]:
-    """Drive ``method`` to its end (or to a stop) and yield messages on the way.
+    """Drive ``method`` to its end (or to a stop, or until it is done) and yield messages.
 
     ``seed`` (when given) fixes every RNG before the first step; :mod:`dainr.session`
     seeds once before building the method and passes none. Resuming restores the RNG
@@ -244,6 +249,8 @@ def run_fit(
             if stop.requested:
                 partial = True
                 break
+            if method.done():
+                break
             loss, oom = oom_guarded(method.step, step)
             if oom is not None:
                 raise out_of_memory(f"step {step + 1}", oom)
@@ -270,7 +277,7 @@ def run_fit(
                 save_checkpoint(checkpoint, method, step + 1, losses)
         else:
             step = total
-        done = step if partial else total
+        done = step  # the steps run: fewer than total after a stop or a convergence
         if checkpoint:
             save_checkpoint(checkpoint, method, done, losses)
         frames, oom = oom_guarded(_frames, method)

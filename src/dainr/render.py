@@ -27,8 +27,9 @@ def supports_render(method) -> bool:
     return callable(getattr(method, "render_frames", None))
 
 
-def frame_times(n_frames: int, frames_between: int = 0) -> np.ndarray:
-    """The acquired frames' times plus ``frames_between`` evenly spaced times in each gap."""
+def render_times(n_frames: int, frames_between: int = 0) -> np.ndarray:
+    """Times to render: the acquired frames' times (frame units) plus ``frames_between``
+    evenly spaced times in each gap."""
     if frames_between < 0:
         raise ValueError(f"frames_between must be >= 0, got {frames_between}")
     if n_frames < 2:
@@ -96,7 +97,7 @@ def render_result(
 ) -> Reconstruction:
     """A copy of ``result`` whose frames are rendered at ``upscale`` with ``frames_between``
     extra frames in each gap; the times rendered are kept in ``attrs['frame_times']``."""
-    times = frame_times(method.prep.n_frames, frames_between)
+    times = render_times(method.prep.n_frames, frames_between)
     frames = render(method, upscale=upscale, times=times, coords=coords)
     attrs = dict(result.attrs)
     if frames_between:
@@ -107,4 +108,8 @@ def render_result(
     return dataclasses.replace(result, frames=frames, upscale=float(upscale), attrs=attrs)
 
 
-__all__ = ["frame_times", "render", "render_result", "supports_render"]
+#: the old name of :func:`render_times`, kept for imports (``frame_times`` now means only the
+#: stored ``attrs["frame_times"]``, the time of each frame of a result)
+frame_times = render_times
+
+__all__ = ["render", "render_result", "render_times", "supports_render"]

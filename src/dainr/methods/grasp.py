@@ -28,6 +28,7 @@ from typing import Any
 import torch
 
 from ..loop import Method
+from ..physics.normal import ToeplitzNormal
 from ..physics.operator import RadialOperator
 from ..prepare import PreparedSeries
 
@@ -90,43 +91,6 @@ def _rdot(a: torch.Tensor, b: torch.Tensor) -> float:
     return float(torch.vdot(_wide(a.flatten()), _wide(b.flatten())).real)
 
 
-class ToeplitzNormal:
-    """``A^H W A`` of every frame as a convolution on the doubled grid.
-
-    ``(A^H W A z)[n] = sum_m z[m] h(n - m)`` with ``h(d) = sum_k w_k exp(i omega_k . d)``,
-    the adjoint NUFFT of the weights on a grid twice the image size; the convolution is
-    exact as a circular one on that grid, so each application costs two FFTs per coil.
-    """
-
-    #: frames per FFT batch, so that the coil images on the doubled grid stay < ~256 MB
-    _BYTES = 256 * 2**20
-
-    def __init__(self, op: RadialOperator, weights: torch.Tensor):
-        ny, nx = op.image_shape
-        self.op = op
-        self.shape2 = (2 * ny, 2 * nx)
-        eps = getattr(op.backend, "eps", 1e-4)
-        op2 = RadialOperator(
-            op.omega, self.shape2, None, device=op.device, backend=op.backend.name, eps=eps
-        )
-        with torch.no_grad():
-            psf = op2.backend.adjoint(weights[:, None].to(op.dtype), op2.omega)[:, 0]
-            self.kernel = torch.fft.fft2(torch.fft.ifftshift(psf, dim=(-2, -1)))
-        per_frame = op.n_coils * self.shape2[0] * self.shape2[1] * 8 * 2
-        self.chunk = max(1, self._BYTES // per_frame)
-
-    def __call__(self, x: torch.Tensor) -> torch.Tensor:
-        ny, nx = self.op.image_shape
-        maps = self.op.maps
-        out = torch.empty_like(x)
-        for s in range(0, x.shape[0], self.chunk):
-            z = x[s : s + self.chunk, None] * maps[None]
-            z = torch.fft.fft2(z, s=self.shape2) * self.kernel[s : s + self.chunk, None]
-            z = torch.fft.ifft2(z)[..., :ny, :nx]
-            out[s : s + self.chunk] = (z * maps.conj()[None]).sum(dim=1)
-        return out
-
-
 def _choose_normal(mode: str, op: RadialOperator) -> str:
     if mode not in ("auto", "toeplitz", "nufft"):
         raise ValueError(f"GRASP normal={mode!r}: choose auto, toeplitz or nufft")
@@ -184,6 +148,11 @@ class GraspMethod(Method):
     @property
     def finished(self) -> bool:
         return self.passes_done >= self.n_passes
+
+    def done(self) -> bool:
+        # Every pass has ended (its updates ran, or the direction fell below grad_tolerance,
+        # or the line search failed): further steps would not move x, so the loop ends.
+        return self.finished
 
     def _normal(self, d: torch.Tensor) -> torch.Tensor:
         if self._toeplitz is not None:

@@ -21,10 +21,10 @@ from dataclasses import dataclass
 import torch
 from torch import nn
 
-from ..loop import Method
 from ..prepare import PreparedSeries
 from .dainr.hashgrid import LevelLayout
 from .dainr.hashgrid import level_layout as _level_layout
+from .learned import LearnedMethod
 
 log = logging.getLogger(__name__)
 
@@ -191,9 +191,10 @@ def sample_points(n_frames: int, image_shape: tuple[int, int]) -> torch.Tensor:
     return torch.stack((tt, yy, xx), dim=-1).reshape(-1, 3)
 
 
-class HashInrMethod(Method):
+class HashInrMethod(LearnedMethod):
     name = "hashinr"
-    stateful = ("grid", "mlp", "optimizer", "scheduler")
+    networks = ("grid", "mlp")
+    keep_grad_buffers = True  # the table's gradient is accumulated in place, zeroed per step
 
     def __init__(self, prep: PreparedSeries, config: HashInrConfig):
         super().__init__(prep, config)
@@ -208,7 +209,7 @@ class HashInrMethod(Method):
             c.hash_per_level_scale,
         ).to(dev)  # fmt: skip
         self.mlp = make_mlp(self.grid.out_dim, c.mlp_width, c.mlp_hidden_layers).to(dev)
-        self.optimizer = torch.optim.Adam(
+        adam = torch.optim.Adam(
             [
                 {"params": self.mlp.parameters(), "weight_decay": c.mlp_weight_decay},
                 {"params": [self.grid.table], "weight_decay": 0.0},
@@ -216,9 +217,7 @@ class HashInrMethod(Method):
             lr=c.lr,
             fused=True,  # one pass over the (large) table per step instead of several
         )
-        self.scheduler = torch.optim.lr_scheduler.StepLR(
-            self.optimizer, step_size=max(1, c.steps // 2), gamma=c.lr_gamma
-        )
+        self.use_optimizer(adam, lr_step=max(1, c.steps // 2), lr_gamma=c.lr_gamma)
         self.points = sample_points(prep.n_frames, prep.image_shape).to(dev)
         n = self.points.shape[0]
         self._chunk = 1 << 16
@@ -238,22 +237,16 @@ class HashInrMethod(Method):
             "cached" if self._corners is not None else "per step",
         )  # fmt: skip
 
-    @property
-    def total_steps(self) -> int:
-        return self.config.steps
-
-    def _render(self) -> torch.Tensor:
+    def forward_frames(self) -> torch.Tensor:
+        """All frames ``[F, ny, nx]`` from the network, with gradients (one step's forward)."""
         if self._corners is not None:
             enc = self.grid.interpolate(*self._corners)
         else:
             parts = self.points.split(self._chunk)
             enc = torch.cat([self.grid.interpolate(*self.grid.corners(p)) for p in parts])
         out = self.mlp(enc)
-        return torch.complex(out[:, 0], out[:, 1])
-
-    def render(self) -> torch.Tensor:
-        """All frames ``[F, ny, nx]`` with gradients (one step's forward)."""
-        return self._render().reshape(self.prep.n_frames, *self.prep.image_shape)
+        x = torch.complex(out[:, 0], out[:, 1])
+        return x.reshape(self.prep.n_frames, *self.prep.image_shape)
 
     def loss(self, x: torch.Tensor) -> torch.Tensor:
         c = self.config
@@ -270,20 +263,15 @@ class HashInrMethod(Method):
             loss = loss + c.lowrank_weight * nuc / x.shape[0]
         return loss
 
-    def step(self, step: int) -> float:
-        loss = self.loss(self.render())
-        self.optimizer.zero_grad(set_to_none=False)  # the table's gradient is kept, zeroed
-        loss.backward()
-        self.optimizer.step()
-        self.scheduler.step()
-        return float(loss.detach())
+    def training_loss(self, step: int) -> torch.Tensor:
+        return self.loss(self.forward_frames())
 
     def current_frames(self) -> torch.Tensor:
         with torch.no_grad():
-            return self.render()
+            return self.forward_frames()
 
     def release(self) -> None:
-        self.optimizer.state.clear()
+        super().release()
         self._corners = None
         self.grid.table.grad = None
 

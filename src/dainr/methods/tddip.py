@@ -22,8 +22,8 @@ import numpy as np
 import torch
 from torch import nn
 
-from ..loop import Method
 from ..prepare import PreparedSeries
+from .learned import LearnedMethod, random_frames
 
 log = logging.getLogger(__name__)
 
@@ -101,9 +101,9 @@ class Decoder(nn.Sequential):
         super().__init__(*layers)
 
 
-class TddipMethod(Method):
+class TddipMethod(LearnedMethod):
     name = "tddip"
-    stateful = ("mapping", "decoder", "optimizer", "scheduler")
+    networks = ("mapping", "decoder")
 
     def __init__(self, prep: PreparedSeries, config: TddipConfig):
         super().__init__(prep, config)
@@ -125,17 +125,10 @@ class TddipMethod(Method):
         ).to(dev)
         self.decoder = Decoder(c.channels, n_ups, c.convs_per_level).to(dev)
         params = list(self.mapping.parameters()) + list(self.decoder.parameters())
-        self.optimizer = torch.optim.Adam(params, lr=c.lr)
-        self.scheduler = torch.optim.lr_scheduler.StepLR(
-            self.optimizer, step_size=c.lr_step, gamma=c.lr_gamma
-        )
+        self.use_optimizer(torch.optim.Adam(params, lr=c.lr), c.lr_step, c.lr_gamma)
         log.info(
             "TD-DIP: %d parameters, latent %s", sum(p.numel() for p in params), self.latent_shape
         )
-
-    @property
-    def total_steps(self) -> int:
-        return self.config.steps
 
     def frames_of(self, idx: torch.Tensor) -> torch.Tensor:
         """The decoded frames ``idx`` as complex ``[B, ny, nx]`` (batch statistics of ``idx``)."""
@@ -146,23 +139,12 @@ class TddipMethod(Method):
         out = out[..., oy : oy + ny, ox : ox + nx]
         return torch.complex(out[:, 0], out[:, 1])
 
-    def step(self, step: int) -> float:
-        F, k = self.prep.n_frames, self.config.frames_per_step
-        idx = (
-            torch.randperm(F)[:k].to(self.prep.device)
-            if k > 1
-            else torch.randint(F, (1,)).to(self.prep.device)
-        )
-        x = self.frames_of(idx)
-        y = self.prep.op.forward(x, frames=idx)
+    def training_loss(self, step: int) -> torch.Tensor:
+        idx = random_frames(self.prep.n_frames, self.config.frames_per_step, self.prep.device)
+        y = self.prep.op.forward(self.frames_of(idx), frames=idx)
         # solver.py: MSE of real and imaginary parts times img_size^2 with a GRASP-normalised
         # NUFFT (1/sqrt(ny nx)), which is the mean |A x - y|^2 of the unscaled operator.
-        loss = ((y - self.prep.kspace[idx]).abs() ** 2).mean()
-        self.optimizer.zero_grad(set_to_none=True)
-        loss.backward()
-        self.optimizer.step()
-        self.scheduler.step()
-        return float(loss.detach())
+        return ((y - self.prep.kspace[idx]).abs() ** 2).mean()
 
     def current_frames(self) -> torch.Tensor:
         F, k = self.prep.n_frames, self.config.frames_per_step
@@ -174,9 +156,6 @@ class TddipMethod(Method):
                 self.frames_of(torch.arange(s, min(s + k, F), device=dev)) for s in range(0, F, k)
             ]
         return torch.cat(parts)
-
-    def release(self) -> None:
-        self.optimizer.state.clear()
 
 
 METHOD = TddipMethod
