@@ -60,3 +60,44 @@ def test_roi_curve_is_the_mean_magnitude_inside_the_mask():
 def test_score_series_rejects_shape_mismatch():
     with pytest.raises(ValueError, match="differ in shape"):
         score_series(np.zeros((2, 4, 4)), np.zeros((3, 4, 4)))
+
+
+@pytest.mark.parametrize("shape, data_range", [((32, 32), 1.0), ((48, 40), 2.5), ((17, 23), 1.0)])
+def test_ssim_equals_scikit_image_gaussian_ssim(shape, data_range):
+    """The setting papers report: Gaussian weights, sigma 1.5, population covariance."""
+    from skimage.metrics import structural_similarity
+
+    rng = np.random.default_rng(3)
+    yy, xx = np.mgrid[: shape[0], : shape[1]]
+    ref = data_range * (0.5 + 0.4 * np.sin(xx / 3.0) * np.cos(yy / 5.0))
+    x = ref + 0.1 * data_range * rng.standard_normal(shape)
+    expected = structural_similarity(
+        x,
+        ref,
+        gaussian_weights=True,
+        sigma=1.5,
+        use_sample_covariance=False,
+        data_range=data_range,
+    )
+    assert ssim(x, ref, data_range) == pytest.approx(expected, abs=1e-12)
+
+
+def test_paper_ssim_is_scikit_images_on_minmax_frames():
+    from skimage.metrics import structural_similarity
+
+    ref = _series()
+    rec = ref + 0.2 * np.random.default_rng(4).standard_normal(ref.shape)
+    _, s = paper_scores(rec, ref)
+    norm = lambda a: (a - a.min()) / (a.max() - a.min())  # noqa: E731
+    expected = [
+        structural_similarity(
+            norm(np.abs(a)).astype(np.float64),
+            norm(np.abs(b)).astype(np.float64),
+            gaussian_weights=True,
+            sigma=1.5,
+            use_sample_covariance=False,
+            data_range=1.0,
+        )
+        for a, b in zip(rec, ref)
+    ]
+    np.testing.assert_allclose(s, expected, atol=1e-6)

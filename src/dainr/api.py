@@ -18,6 +18,11 @@ from .session import FitSpec, build_method, fit_stream, messages_only
 _SPEC_KEYS = ("spokes_per_frame", "coil_maps", "dcf", "device", "backend")
 
 
+def _checked(data: KSpaceData | str | os.PathLike) -> KSpaceData | str | os.PathLike:
+    """In-memory data get the checks a file gets from its reader (paths are checked on load)."""
+    return data.validated() if isinstance(data, KSpaceData) else data
+
+
 def _spec(method: str, config: Any, seed: int | None, options: dict[str, Any]) -> FitSpec:
     prep = {k: options.pop(k) for k in _SPEC_KEYS if k in options}
     return FitSpec(method=method, config=config, overrides=options, seed=seed, **prep)
@@ -53,7 +58,7 @@ def make_method(
         backend=backend,
         seed=seed,
     )
-    return build_method(data, spec)
+    return build_method(_checked(data), spec)
 
 
 def fit(
@@ -78,7 +83,7 @@ def fit(
     spec = _spec(method, config, seed, dict(options))
     return messages_only(
         fit_stream(
-            data,
+            _checked(data),
             spec,
             stop=stop,
             snapshot_every=snapshot_every,
@@ -90,6 +95,21 @@ def fit(
     )
 
 
-def reconstruct(data: KSpaceData | str | os.PathLike, method: str = DEFAULT_METHOD, **options) -> Reconstruction:
-    """Run a fit to the end and return its :class:`Reconstruction`."""
-    return drain(fit(data, method, **options))
+def reconstruct(
+    data: KSpaceData | str | os.PathLike,
+    method: str = DEFAULT_METHOD,
+    *,
+    progress: bool = False,
+    **options,
+) -> Reconstruction:
+    """Run a fit to the end and return its :class:`Reconstruction`.
+
+    ``progress=True`` shows a tqdm bar on stderr (a line per tenth of the steps when
+    stderr is a file or a pipe).
+    """
+    messages = fit(data, method, **options)
+    if progress:
+        from .cli.progress import drain_showing_progress
+
+        return drain_showing_progress(messages)
+    return drain(messages)

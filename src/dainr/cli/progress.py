@@ -1,18 +1,119 @@
-"""Draining a fit in a terminal: a progress bar, Ctrl-C as a cooperative stop."""
+"""Draining a fit in a terminal: a progress bar, Ctrl-C as a cooperative stop.
+
+On a terminal the bar redraws in place (tqdm). Written to a log file or a pipe, every
+redraw would append a carriage return and the bar again (a 1000-step fit left a single
+~110 kB line in a redirected log); there a plain line is written instead whenever the
+fit passes another tenth of its steps or :data:`LINE_SECONDS` have gone by.
+"""
 
 from __future__ import annotations
 
 import signal
 import sys
+import time
 from collections.abc import Iterator
+from typing import IO
 
 from tqdm import tqdm
 
 from ..loop import Done, Message, Progress, StopRequest
 from ..result import Reconstruction
 
+#: a log line at least this often (seconds), besides one per tenth of the steps
+LINE_SECONDS = 10.0
 
-def drain_with_progress(messages: Iterator[Message], stop: StopRequest, quiet: bool = False) -> tuple[Reconstruction, bool]:
+
+class LineProgress:
+    """tqdm's small interface used here (``n``, ``update``, ``set_postfix_str``, ``close``),
+    written as one short line at a time for files and pipes."""
+
+    def __init__(
+        self,
+        total: int,
+        initial: int = 0,
+        file: IO[str] | None = None,
+        disable: bool = False,
+        every_seconds: float = LINE_SECONDS,
+    ):
+        self.total = max(int(total), 1)
+        self.n = int(initial)
+        self.file = file if file is not None else sys.stderr
+        self.disable = disable
+        self.every_seconds = every_seconds
+        self.postfix = ""
+        self._start = self._last_time = time.monotonic()
+        self._start_n = self.n
+        self._last_tenth = self._tenth(self.n)
+        self._written_n = None
+
+    def _tenth(self, n: int) -> int:
+        return 10 * n // self.total
+
+    def update(self, k: int = 1) -> None:
+        self.n += k
+        now = time.monotonic()
+        tenth = self._tenth(self.n)
+        if tenth > self._last_tenth or now - self._last_time >= self.every_seconds:
+            self._last_tenth, self._last_time = tenth, now
+            self._write(now)
+
+    def set_postfix_str(self, s: str = "", refresh: bool = True) -> None:
+        self.postfix = s
+
+    def _write(self, now: float) -> None:
+        if self.disable or self._written_n == self.n:
+            return
+        self._written_n = self.n
+        elapsed = now - self._start
+        done = self.n - self._start_n
+        left = elapsed / done * (self.total - self.n) if done > 0 else float("nan")
+        eta = f", ~{left:.0f} s left" if left == left and self.n < self.total else ""
+        extra = f", {self.postfix}" if self.postfix else ""
+        pct = 100 * self.n // self.total
+        print(
+            f"step {self.n}/{self.total} ({pct}%){extra}, {elapsed:.0f} s{eta}",
+            file=self.file,
+            flush=True,
+        )
+
+    def close(self) -> None:
+        self._write(time.monotonic())  # the last step reached, whether or not it fell on a tenth
+
+
+def progress_bar(total: int, initial: int = 0, quiet: bool = False, file: IO[str] | None = None):
+    """A tqdm bar on a terminal (or in Jupyter), :class:`LineProgress` lines elsewhere."""
+    file = file if file is not None else sys.stderr
+    if _is_interactive(file):
+        return tqdm(
+            total=total,
+            initial=initial,
+            disable=quiet,
+            unit="step",
+            dynamic_ncols=True,
+            file=file,
+        )
+    return LineProgress(total, initial, file=file, disable=quiet)
+
+
+def _is_interactive(file: IO[str]) -> bool:
+    isatty = getattr(file, "isatty", None)
+    if callable(isatty) and isatty():
+        return True
+    # a notebook's stderr is no tty, but it renders tqdm's redraws as one updating bar
+    return "ipykernel" in sys.modules and file in (sys.stderr, sys.stdout)
+
+
+def progress_text(m: Progress) -> str:
+    """``loss L`` and, once the held-out spokes have been scored, ``held-out H, best so far at step N``."""
+    text = f"loss {m.loss:.4g}"
+    if m.best_step is not None:
+        text += f", held-out {m.heldout:.4g}, best so far at step {m.best_step}"
+    return text
+
+
+def drain_with_progress(
+    messages: Iterator[Message], stop: StopRequest, quiet: bool = False
+) -> tuple[Reconstruction, bool]:
     """Run ``messages`` to :class:`Done`; the first Ctrl-C requests a stop, a second aborts.
 
     Returns the result and whether the user interrupted.
@@ -28,18 +129,28 @@ def drain_with_progress(messages: Iterator[Message], stop: StopRequest, quiet: b
         print("\nstopping after this step (Ctrl-C again to abort without saving)", file=sys.stderr)
 
     previous = signal.signal(signal.SIGINT, on_sigint)
+    try:
+        return drain_showing_progress(messages, quiet=quiet), interrupted
+    finally:
+        signal.signal(signal.SIGINT, previous)
+
+
+def drain_showing_progress(messages: Iterator[Message], quiet: bool = False) -> Reconstruction:
+    """Run ``messages`` to :class:`Done` with a progress display on stderr."""
     bar = None
     try:
         for m in messages:
             if isinstance(m, Progress):
+                if bar is not None and m.step <= bar.n:  # the next fit of an ensemble
+                    bar.close()
+                    bar = None
                 if bar is None:
-                    bar = tqdm(total=m.total, initial=m.step - 1, disable=quiet, unit="step", dynamic_ncols=True, file=sys.stderr)
+                    bar = progress_bar(m.total, initial=m.step - 1, quiet=quiet)
+                bar.set_postfix_str(progress_text(m), refresh=False)
                 bar.update(m.step - bar.n)
-                bar.set_postfix_str(f"loss {m.loss:.4g}")
             elif isinstance(m, Done):
-                return m.result, interrupted
+                return m.result
     finally:
         if bar is not None:
             bar.close()
-        signal.signal(signal.SIGINT, previous)
     raise RuntimeError("fit ended without a result")

@@ -1,10 +1,34 @@
-"""Radial MRI physics: trajectory, binning, density compensation, coil maps, the operator."""
+"""Radial MRI physics: trajectory, binning, density compensation, coil maps, the operator.
 
-from .binning import FrameBinning, bin_spokes, plan_binning
-from .coils import estimate_coil_maps, time_averaged_coil_images
-from .density import compute_dcf, pipe_menon_dcf, ramp_dcf
-from .operator import RadialOperator, direct_forward
-from .trajectory import GOLDEN_ANGLE_DEG, cycles_to_radians, golden_angle_trajectory
+Names are imported on first use (PEP 562): ``dainr.data`` needs only the NumPy binning,
+and importing the package must not pull torch in through the operator.
+"""
+
+import importlib as _importlib
+
+_LAZY = {
+    "FrameBinning": ".binning",
+    "bin_spokes": ".binning",
+    "plan_binning": ".binning",
+    "estimate_coil_maps": ".coils",
+    "time_averaged_coil_images": ".coils",
+    "compute_dcf": ".density",
+    "pipe_menon_dcf": ".density",
+    "ramp_dcf": ".density",
+    "RadialOperator": ".operator",
+    "direct_forward": ".operator",
+    "GOLDEN_ANGLE_DEG": ".trajectory",
+    "cycles_to_radians": ".trajectory",
+    "golden_angle_trajectory": ".trajectory",
+}
+
+
+def __getattr__(name: str):
+    module = _LAZY.get(name)
+    if module is None:
+        raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+    return getattr(_importlib.import_module(module, __name__), name)
+
 
 __all__ = [
     "GOLDEN_ANGLE_DEG",
