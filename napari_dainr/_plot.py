@@ -1,4 +1,9 @@
-"""A matplotlib canvas for a dock that follows napari's theme (dark or light)."""
+"""A small base for the docks' plots: one themed matplotlib axes; subclasses fill :meth:`draw`.
+
+The pattern of napari-matplotlib: the base owns the figure, the canvas and napari's
+theme; a subclass only says what to draw on :attr:`PlotCanvas.axes`. :meth:`refresh`
+clears, restyles and calls :meth:`draw`, so a redraw never loses the theme's colours.
+"""
 
 from __future__ import annotations
 
@@ -21,12 +26,8 @@ def theme_colors(theme_name: str) -> dict[str, str]:
     }
 
 
-class ThemedCanvas(QWidget):
-    """One figure with one axes; call :meth:`apply_theme` with the viewer's theme name.
-
-    Plotting code draws on :attr:`axes` and calls :meth:`draw`; the theme is reapplied
-    after every clear so that redraws keep the colours.
-    """
+class PlotCanvas(QWidget):
+    """One figure with one axes in napari's colours; subclasses implement :meth:`draw`."""
 
     def __init__(self, theme: str = "dark", height_px: int = 180, parent: QWidget | None = None):
         super().__init__(parent)
@@ -39,15 +40,37 @@ class ThemedCanvas(QWidget):
         lay = QVBoxLayout(self)
         lay.setContentsMargins(0, 0, 0, 0)
         lay.addWidget(self.canvas)
+        self.theme = theme
         self.colors = theme_colors(theme)
         self.apply_theme(theme)
 
-    def apply_theme(self, theme: str) -> None:
-        self.colors = theme_colors(theme)
-        self.figure.set_facecolor(self.colors["background"])
+    # ------------------------------------------------------------ for subclasses
+    def draw(self) -> None:
+        """Draw the data on :attr:`axes` (cleared and styled already); the base draws nothing."""
+
+    # ------------------------------------------------------------ for users
+    def refresh(self) -> None:
+        """Clear, restyle, :meth:`draw`, and schedule the canvas repaint."""
+        self.axes.clear()
         self._style_axes()
         self.draw()
+        legend = self.axes.get_legend()
+        if legend is not None:
+            self._style_legend(legend)
+        self.canvas.draw_idle()
 
+    def apply_theme(self, theme: str) -> None:
+        """Recolour for a napari theme name (``viewer.theme``) and redraw."""
+        self.theme = theme
+        self.colors = theme_colors(theme)
+        self.figure.set_facecolor(self.colors["background"])
+        self.refresh()
+
+    def save_png(self, path: str, dpi: int = 150) -> None:
+        """The figure as shown, on the theme's background."""
+        self.figure.savefig(path, dpi=dpi, facecolor=self.figure.get_facecolor())
+
+    # ------------------------------------------------------------ styling
     def _style_axes(self) -> None:
         c = self.colors
         ax = self.axes
@@ -59,24 +82,10 @@ class ThemedCanvas(QWidget):
         ax.yaxis.label.set_color(c["text"])
         ax.title.set_color(c["text"])
         ax.grid(True, color=c["grid"], linewidth=0.5, alpha=0.8)
-        legend = ax.get_legend()
-        if legend is not None:
-            self.style_legend(legend)
 
-    def style_legend(self, legend) -> None:
+    def _style_legend(self, legend) -> None:
         c = self.colors
         legend.get_frame().set_facecolor(c["background"])
         legend.get_frame().set_edgecolor(c["grid"])
         for text in legend.get_texts():
             text.set_color(c["text"])
-
-    def clear(self) -> None:
-        self.axes.clear()
-        self._style_axes()
-
-    def draw(self) -> None:
-        self.canvas.draw_idle()
-
-    def save_png(self, path: str, dpi: int = 150) -> None:
-        """The figure as shown, on the theme's background."""
-        self.figure.savefig(path, dpi=dpi, facecolor=self.figure.get_facecolor())

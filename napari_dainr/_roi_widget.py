@@ -29,7 +29,8 @@ from qtpy.QtWidgets import (
 )
 
 from . import _layers as L
-from ._plot import ThemedCanvas
+from ._dock import DockWatcher
+from ._plot import PlotCanvas
 from ._roi_curves import Curve, ellipse_from_mask, layer_curves, write_csv
 
 log = logging.getLogger(__name__)
@@ -48,6 +49,46 @@ UPDATE_DELAY_MS = 120
 EDGE_WIDTH = 0.4
 
 
+class CurvesPlot(PlotCanvas):
+    """ROI curves, one colour per ROI, one line style per layer (reconstructions solid)."""
+
+    def __init__(self, theme: str = "dark", height_px: int = 220, parent=None):
+        self.curves: list[Curve] = []
+        self.layer_order: list[str] = []  #: layer names in line-style order
+        super().__init__(theme, height_px, parent)
+
+    def draw(self) -> None:
+        ax = self.axes
+        ax.set_xlabel("frame", fontsize=8)
+        ax.set_ylabel("mean magnitude", fontsize=8)
+        if not self.curves:
+            ax.text(
+                0.5,
+                0.5,
+                "draw an ROI (AO, PV, …)",
+                ha="center",
+                va="center",
+                transform=ax.transAxes,
+                color=self.colors["text"],
+                fontsize=9,
+                alpha=0.7,
+            )
+            return
+        for c in self.curves:
+            order = self.layer_order.index(c.layer) if c.layer in self.layer_order else 0
+            ax.plot(
+                c.times,
+                c.values,
+                LINESTYLES[order % len(LINESTYLES)],
+                color=c.color[:3],
+                lw=1.4,
+                marker="o" if len(c.values) <= 40 else None,
+                ms=2.5,
+                label=f"{c.roi} · {c.layer}",
+            )
+        ax.legend(fontsize=7, loc="best", framealpha=0.8)
+
+
 class RoiCurvesWidget(QWidget):
     """The ROI dock: draw / name ROIs, pick layers, see and export their curves."""
 
@@ -60,10 +101,11 @@ class RoiCurvesWidget(QWidget):
         self._timer.setSingleShot(True)
         self._timer.setInterval(UPDATE_DELAY_MS)
         self._timer.timeout.connect(self.update_curves)
+        self._connected = False
         self._build()
         self._connect()
-        self._refresh_layers()
-        self.update_curves()
+        self.open_dock()
+        self._dock = DockWatcher(self, on_close=self.close_dock, on_open=self.open_dock)
 
     # ---------------------------------------------------------------- layout
     def _build(self) -> None:
@@ -93,7 +135,7 @@ class RoiCurvesWidget(QWidget):
         self.layer_select = Select(choices=[], allow_multiple=True)
         self.layer_select.native.setMaximumHeight(64)
         self.layer_select.tooltip = "Image layers to measure (Ctrl-click to add or remove)"
-        self.plot = ThemedCanvas(self.viewer.theme, height_px=220)
+        self.plot = CurvesPlot(self.viewer.theme, height_px=220)
         self.csv_button = QPushButton("Export CSV…")
         self.png_button = QPushButton("Save plot PNG…")
         exports = QHBoxLayout()
@@ -108,10 +150,6 @@ class RoiCurvesWidget(QWidget):
         lay.addLayout(exports)
 
     def _connect(self) -> None:
-        ev = self.viewer.layers.events
-        for e in (ev.inserted, ev.removed, ev.reordered):
-            e.connect(self._refresh_layers)
-        self.viewer.events.theme.connect(self._on_theme)
         self.layer_select.changed.connect(self._on_selection)
         self.ao_button.clicked.connect(lambda: self.draw("AO"))
         self.pv_button.clicked.connect(lambda: self.draw("PV"))
@@ -122,6 +160,42 @@ class RoiCurvesWidget(QWidget):
         self.stored_button.clicked.connect(self.add_stored_rois)
         self.csv_button.clicked.connect(self._csv_dialog)
         self.png_button.clicked.connect(self._png_dialog)
+
+    # ---------------------------------------------------------------- dock lifecycle
+    def _viewer_emitters(self) -> list[tuple[Any, Any]]:
+        """(emitter, callback) of every viewer and layer event the dock follows."""
+        ev = self.viewer.layers.events
+        out = [(e, self._refresh_layers) for e in (ev.inserted, ev.removed, ev.reordered)]
+        out.append((self.viewer.events.theme, self._on_theme))
+        for layer in self.viewer.layers:
+            out += [
+                (layer.events.data, self.schedule_update),
+                (layer.events.name, self._refresh_layers),
+            ]
+            if isinstance(layer, Shapes):
+                out += [
+                    (layer.events.features, self.schedule_update),
+                    (layer.events.edge_color, self.schedule_update),
+                ]
+        return out
+
+    def open_dock(self) -> None:
+        """Follow the viewer's layers, shapes and theme (on creation, and when shown again)."""
+        ev = self.viewer.layers.events
+        for e in (ev.inserted, ev.removed, ev.reordered):
+            e.connect(self._refresh_layers)
+        self.viewer.events.theme.connect(self._on_theme)
+        self._connected = True
+        self._on_theme()
+        self._refresh_layers()
+        self.update_curves()
+
+    def close_dock(self) -> None:
+        """The dock was closed or hidden: follow nothing until it is shown again."""
+        self._timer.stop()
+        self._connected = False
+        for emitter, callback in self._viewer_emitters():
+            emitter.disconnect(callback)
 
     # ---------------------------------------------------------------- layers
     def roi_layer(self, create: bool = True) -> Shapes | None:
@@ -160,6 +234,8 @@ class RoiCurvesWidget(QWidget):
         return [x for x in self.image_layers() if x.name in chosen]
 
     def _refresh_layers(self, event=None) -> None:
+        if not self._connected:
+            return
         names = [x.name for x in self.image_layers()]
         with self.layer_select.changed.blocked():
             self.layer_select.choices = names
@@ -290,44 +366,11 @@ class RoiCurvesWidget(QWidget):
 
     def _on_theme(self, event=None) -> None:
         self.plot.apply_theme(self.viewer.theme)
-        self._draw()
 
     def _draw(self) -> None:
-        self.plot.clear()
-        ax = self.plot.axes
-        ax.set_xlabel("frame", fontsize=8)
-        ax.set_ylabel("mean magnitude", fontsize=8)
-        if not self.curves:
-            ax.text(
-                0.5,
-                0.5,
-                "draw an ROI (AO, PV, …)",
-                ha="center",
-                va="center",
-                transform=ax.transAxes,
-                color=self.plot.colors["text"],
-                fontsize=9,
-                alpha=0.7,
-            )
-            self.plot.draw()
-            return
-        layer_order = self._layer_order()
-        for c in self.curves:
-            style = LINESTYLES[layer_order.index(c.layer) % len(LINESTYLES)]
-            marker = "o" if len(c.values) <= 40 else None
-            ax.plot(
-                c.times,
-                c.values,
-                style,
-                color=c.color[:3],
-                lw=1.4,
-                marker=marker,
-                ms=2.5,
-                label=f"{c.roi} · {c.layer}",
-            )
-        legend = ax.legend(fontsize=7, loc="best", framealpha=0.8)
-        self.plot.style_legend(legend)
-        self.plot.draw()
+        self.plot.curves = self.curves
+        self.plot.layer_order = self._layer_order()
+        self.plot.refresh()
 
     def _layer_order(self) -> list[str]:
         """Layers in line-style order: reconstructions first (solid), gridding previews after."""

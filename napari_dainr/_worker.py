@@ -10,6 +10,7 @@ thins out the per-step progress messages so that the GUI thread is not flooded.
 from __future__ import annotations
 
 import logging
+import math
 import time
 from collections.abc import Iterator
 from dataclasses import dataclass, field
@@ -39,6 +40,11 @@ class FitRequest:
     snapshot_seconds: float = 2.0
     dcf: str = "auto"
     overrides: dict[str, Any] = field(default_factory=dict)
+    #: write a resumable checkpoint here (at the end, and every ``checkpoint_every`` steps)
+    checkpoint: str | None = None
+    checkpoint_every: int | None = None
+    #: continue from this checkpoint instead of starting afresh
+    resume: str | None = None
 
     @property
     def spec(self) -> FitSpec:
@@ -52,21 +58,25 @@ class FitRequest:
         )
 
 
-def thin_progress(
-    messages: Iterator[Any], interval: float = PROGRESS_INTERVAL
-) -> Iterator[Any]:
+def thin_progress(messages: Iterator[Any], interval: float = PROGRESS_INTERVAL) -> Iterator[Any]:
     """Pass every snapshot and the end; pass a progress message only every ``interval`` s.
 
     The last progress before a snapshot or the end is always passed, so that the
-    displayed step matches the displayed image.
+    displayed step matches the displayed image, and so is every progress that brings a
+    new held-out loss (evaluated every few steps), so that the plot gets all its points.
     """
     last_sent = -float("inf")
+    last_heldout = math.nan
     held: Progress | None = None
     for m in messages:
         if isinstance(m, Progress):
             now = time.perf_counter()
-            if now - last_sent >= interval or m.step == m.total:
+            heldout = getattr(m, "heldout", math.nan)  # engines without held-out spokes
+            new_heldout = math.isfinite(heldout) and heldout != last_heldout
+            if now - last_sent >= interval or m.step == m.total or new_heldout:
                 last_sent, held = now, None
+                if new_heldout:
+                    last_heldout = heldout
                 yield m
             else:
                 held = m
@@ -80,7 +90,15 @@ def thin_progress(
 def fit_stream(req: FitRequest, stop: StopRequest) -> Iterator[Prepared | Message]:
     """Build the method of ``req`` and run it: ``Prepared``, then the engine's messages."""
     yield from thin_progress(
-        engine_fit_stream(req.data, req.spec, stop=stop, snapshot_seconds=req.snapshot_seconds)
+        engine_fit_stream(
+            req.data,
+            req.spec,
+            stop=stop,
+            snapshot_seconds=req.snapshot_seconds,
+            checkpoint=req.checkpoint,
+            checkpoint_every=req.checkpoint_every,
+            resume=req.resume,
+        )
     )
 
 

@@ -1,4 +1,4 @@
-"""Fixtures of the napari plugin's tests: tiny k-space layers and a docked widget."""
+"""Fixtures of the napari plugin's tests: tiny k-space layers and docked widgets."""
 
 from __future__ import annotations
 
@@ -18,7 +18,40 @@ def fast_dainr() -> dict:
 def set_advanced(widget, values: dict) -> None:
     """Type ``values`` into the advanced form, as a user would."""
     for name, value in values.items():
-        getattr(widget.config_form, name).value = value
+        getattr(widget.settings.config_form, name).value = value
+
+
+def wait_idle(qtbot, widget) -> None:
+    """Until the dock's fit or rendering has ended and its end signal was handled."""
+    qtbot.waitUntil(lambda: not widget.running, timeout=FIT_TIMEOUT_MS)
+
+
+@pytest.fixture
+def viewer_widget(make_napari_viewer_proxy, tiny_file):
+    """A viewer with the tiny k-space file open and the reconstruction dock docked."""
+    from napari_dainr._reader import read_file
+    from napari_dainr._widget import ReconstructionWidget
+
+    viewer = make_napari_viewer_proxy()
+    data, kwargs, _ = read_file(tiny_file)
+    viewer.add_image(data, **kwargs)
+    widget = ReconstructionWidget(viewer)
+    viewer.window.add_dock_widget(widget, name="DA-INR reconstruction")
+    yield viewer, widget
+    # never leave a thread behind a closed viewer
+    widget.session.stop()
+    widget.session.wait(FIT_TIMEOUT_MS)
+    widget.inputs.wait(FIT_TIMEOUT_MS)
+
+
+@pytest.fixture
+def dainr_widget(viewer_widget, fast_dainr):
+    """The dock set to a fast DA-INR fit that streams a snapshot after every step."""
+    viewer, widget = viewer_widget
+    widget.settings.method_box.value = "dainr"
+    widget.settings.live_every.value = 0.0
+    set_advanced(widget, fast_dainr)
+    return viewer, widget
 
 
 def image_of(viewer, name: str):

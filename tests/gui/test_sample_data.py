@@ -23,7 +23,7 @@ def test_sample_opens_as_fittable_kspace(make_napari_viewer_proxy, key, name):
     assert layer.data.ndim == 3 and layer.data.shape[1:] == tuple(data.image_shape)
     assert layer.data.shape[0] == data.n_spokes // layer.metadata[L.SPOKES]
     widget = ReconstructionWidget(viewer)
-    assert widget.input.value.name == name  # ready to fit
+    assert widget.inputs.layer.name == name  # ready to fit
 
 
 def test_dce_sample_places_its_stored_ao_and_pv(make_napari_viewer_proxy):

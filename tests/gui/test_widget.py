@@ -3,94 +3,107 @@
 from __future__ import annotations
 
 import dataclasses
+import logging
 
 import numpy as np
 import pytest
 from napari.utils.notifications import notification_manager
 
+from dainr.config import ConfigError
+from dainr.errors import FitError
 from dainr.io import read_recon_h5
 from napari_dainr import _layers as L
-from napari_dainr._reader import read_file
-from napari_dainr._widget import ReconstructionWidget
 
-from .conftest import FIT_TIMEOUT_MS, set_advanced
+from .conftest import FIT_TIMEOUT_MS, set_advanced, wait_idle
 
 pytestmark = pytest.mark.gui
-
-
-@pytest.fixture
-def viewer_widget(make_napari_viewer_proxy, tiny_file):
-    viewer = make_napari_viewer_proxy()
-    data, kwargs, _ = read_file(tiny_file)
-    viewer.add_image(data, **kwargs)
-    widget = ReconstructionWidget(viewer)
-    viewer.window.add_dock_widget(widget)
-    yield viewer, widget
-    if widget.running:  # never leave a thread behind a closed viewer
-        widget.stop()
-        widget._worker.await_workers(msecs=FIT_TIMEOUT_MS)
-
-
-def wait_fit(qtbot, widget) -> None:
-    qtbot.waitUntil(lambda: not widget.running, timeout=FIT_TIMEOUT_MS)
 
 
 def controls_enabled(widget) -> bool:
     return (
         widget.fit_button.isEnabled()
         and not widget.stop_button.isEnabled()
-        and widget.main_form.enabled
-        and widget.method_box.enabled
+        and widget.inputs.form.enabled
+        and widget.settings.method_box.enabled
     )
+
+
+def record(signal) -> list:
+    """Every emission of ``signal`` (its arguments; one argument unpacked)."""
+    got = []
+    signal.connect(lambda *args: got.append(args[0] if len(args) == 1 else args))
+    return got
+
+
+def new_messages(before: int) -> list[str]:
+    return [str(n.message) for n in notification_manager.records[before:]]
 
 
 def test_widget_picks_up_the_kspace_layer(viewer_widget):
     viewer, widget = viewer_widget
-    assert widget.input.value.name == "tiny (gridding)"
-    assert widget.spokes.value == 13
-    assert widget.frames_label.value.startswith("→ 6 frames of 32×32")
-    widget.spokes.value = 20
-    assert widget.frames_label.value.startswith("→ 3 frames of 32×32, 18 spokes unused")
+    assert widget.inputs.layer.name == "tiny (gridding)"
+    assert widget.inputs.spokes_per_frame == 13
+    assert widget.inputs.frames_label.value == "→ 6 frames of 32×32"  # 78 spokes, none unused
 
 
-def test_fit_streams_snapshots_into_one_layer_and_finishes(qtbot, viewer_widget, fast_dainr):
+def test_changing_spokes_regrids_the_preview_once(qtbot, viewer_widget, caplog):
     viewer, widget = viewer_widget
-    widget.method_box.value = "dainr"
-    widget.steps.value = 5
-    widget.live_every.value = 0.0  # a snapshot after every step
-    set_advanced(widget, fast_dainr)
-    updates = []
-    inserted = []
-    viewer.layers.events.inserted.connect(lambda e: inserted.append(e.value.name))
+    layer = viewer.layers["tiny (gridding)"]
+    caplog.set_level(logging.WARNING, logger="dainr.physics.binning")
+    with qtbot.waitSignal(widget.inputs.preview_updated, timeout=FIT_TIMEOUT_MS):
+        for spf in range(14, 21):  # seven spin-box ticks, 13 -> 20
+            widget.inputs.spokes.value = spf
+        assert widget.inputs.regridding
+    widget.inputs.wait()
+    qtbot.waitUntil(lambda: not widget.inputs.regridding, timeout=FIT_TIMEOUT_MS)
+    # One binning (one "dropped" line) for the settled value, none for the ticks on the way.
+    dropped = [r for r in caplog.records if "dropped" in r.getMessage()]
+    assert [r.getMessage() for r in dropped] == [
+        "20 spokes per frame: 3 frames; the last 18 of 78 spokes are dropped"
+    ]
+    assert layer.data.shape == (3, 32, 32) and layer.metadata[L.SPOKES] == 20
+    expected = L.gridding_preview(layer.metadata[L.KSPACE], 20, device="cpu").frames
+    np.testing.assert_allclose(layer.data, np.abs(expected), rtol=1e-5, atol=1e-6)
+    assert widget.inputs.frames_label.value == "→ 3 frames of 32×32, 18 spokes unused"
+
+
+def test_fit_streams_snapshots_into_one_layer_and_finishes(qtbot, dainr_widget):
+    viewer, widget = dainr_widget
+    widget.settings.steps.value = 5
+    snapshots = record(widget.session.snapshot)
+    progress = record(widget.session.progress)
+    finished = record(widget.session.finished)
+    inserted, updates = [], []
 
     def watch(event):
-        layer = event.value
-        if layer.name == "tiny [dainr]":
-            layer.events.data.connect(lambda e: updates.append(id(e.source)))
+        inserted.append(event.value.name)
+        event.value.events.data.connect(lambda e: updates.append(e.source.name))
 
     viewer.layers.events.inserted.connect(watch)
     widget.fit()
     assert widget.running and widget.stop_button.isEnabled() and not widget.fit_button.isEnabled()
-    wait_fit(qtbot, widget)
+    wait_idle(qtbot, widget)
 
-    assert inserted == ["tiny [dainr]"]  # one layer, updated in place
-    assert widget._snapshots >= 2 and len(updates) >= 1 and len(set(updates)) == 1
+    # A snapshot after each of the 5 steps (the last one is the result): the first creates
+    # the layer, the other four update it in place.
+    assert [m.step for m in snapshots] == [1, 2, 3, 4, 5]
+    assert inserted == ["tiny [dainr]"] and updates == ["tiny [dainr]"] * 4
+    # Every step's progress precedes its snapshot, so none is thinned away; it ends at 5/5.
+    assert [(m.step, m.total) for m in progress] == [(i, 5) for i in range(1, 6)]
     layer = viewer.layers["tiny [dainr]"]
     result = widget.result
-    assert result is not None and not result.partial and result.steps_done == 5
+    assert finished == [result]
+    assert not result.partial and result.steps_done == 5 and len(result.loss_history) == 5
     assert layer.metadata[L.RESULT] is result
     np.testing.assert_allclose(layer.data, np.abs(result.frames), rtol=1e-6)
-    assert len(result.loss_history) == 5
-    assert controls_enabled(widget) and widget.save_button.isEnabled()
-    assert "done" in widget.progress.format()
+    assert [s for s, _ in widget.loss_plot.train] == [1, 2, 3, 4, 5]
+    assert controls_enabled(widget) and widget.results.save_button.isEnabled()
+    assert widget.progress.format().startswith("done")
 
 
-def test_contrast_is_set_once_then_kept(qtbot, viewer_widget, fast_dainr):
-    viewer, widget = viewer_widget
-    widget.method_box.value = "dainr"
-    widget.steps.value = 6
-    widget.live_every.value = 0.0
-    set_advanced(widget, fast_dainr)
+def test_contrast_is_set_once_then_kept(qtbot, dainr_widget):
+    viewer, widget = dainr_widget
+    widget.settings.steps.value = 6
     limits = []
 
     def watch(event):
@@ -101,76 +114,106 @@ def test_contrast_is_set_once_then_kept(qtbot, viewer_widget, fast_dainr):
 
     viewer.layers.events.inserted.connect(watch)
     widget.fit()
-    wait_fit(qtbot, widget)
-    assert limits and all(lim == (0.0, 123.0) for lim in limits)
+    wait_idle(qtbot, widget)
+    assert limits == [(0.0, 123.0)] * 5  # six snapshots: one creates, five update
 
 
-def test_stop_keeps_a_usable_partial_result(qtbot, viewer_widget, fast_dainr):
-    viewer, widget = viewer_widget
-    widget.method_box.value = "dainr"
-    widget.steps.value = 100_000
-    widget.live_every.value = 0.0
-    set_advanced(widget, fast_dainr)
+def test_stop_keeps_a_usable_partial_result(qtbot, dainr_widget):
+    viewer, widget = dainr_widget
+    widget.settings.steps.value = 100_000
     widget.fit()
-    qtbot.waitUntil(lambda: widget._snapshots >= 2, timeout=FIT_TIMEOUT_MS)
+    qtbot.waitUntil(lambda: widget.live.shown >= 2, timeout=FIT_TIMEOUT_MS)
     widget.stop()
-    wait_fit(qtbot, widget)
+    wait_idle(qtbot, widget)
 
     result = widget.result
     assert result is not None and result.partial and 2 <= result.steps_done < 100_000
     layer = viewer.layers["tiny [dainr]"]
-    assert (
-        layer.data.shape == (6, 32, 32) and np.isfinite(layer.data).all() and layer.data.max() > 0
-    )
-    assert layer.metadata[L.RESULT] is result
+    assert layer.data.shape == (6, 32, 32) and np.isfinite(layer.data).all()
+    assert layer.data.max() > 0 and layer.metadata[L.RESULT] is result
     assert controls_enabled(widget)
-    assert "stopped at step" in widget.progress.format()
+    assert widget.progress.format().startswith(f"stopped at step {result.steps_done}")
 
 
 def test_worker_error_becomes_a_notification(qtbot, viewer_widget, tiny_data):
     viewer, widget = viewer_widget
     # Corrupt k-space: the fit's loss is not finite and the engine stops with a FitError.
     bad = dataclasses.replace(tiny_data, kspace=np.full_like(tiny_data.kspace, np.nan))
-    data, kwargs, _ = L.kspace_layer(bad, read_file_preview(tiny_data), "corrupt")
+    data, kwargs, _ = L.kspace_layer(bad, L.gridding_preview(tiny_data, device="cpu"), "corrupt")
     viewer.add_image(data, **kwargs)
-    widget.input.value = viewer.layers["corrupt"]
-    widget.method_box.value = "nufft"
+    widget.inputs.input.value = viewer.layers["corrupt"]
+    widget.settings.method_box.value = "nufft"
+    failed = record(widget.session.failed)
     before = len(notification_manager.records)
     widget.fit()
-    wait_fit(qtbot, widget)
-    messages = [str(n.message) for n in notification_manager.records[before:]]
-    assert any("DA-INR fit" in m and "loss became nan" in m for m in messages), messages
+    wait_idle(qtbot, widget)
+    [(kind, exc)] = failed
+    assert kind == "fit" and type(exc) is FitError
+    assert str(exc).startswith("the loss became nan at step 1")
+    assert f"DA-INR fit: {exc}" in new_messages(before)
     assert controls_enabled(widget)
-    assert widget.result is None and "failed" in widget.progress.format()
-
-
-def read_file_preview(data):
-    return L.gridding_preview(data, device="cpu")
+    assert widget.result is None and widget.progress.format() == "failed"
 
 
 def test_save_writes_the_output_contract(qtbot, viewer_widget, tmp_path):
     viewer, widget = viewer_widget
-    widget.method_box.value = "nufft"
+    widget.settings.method_box.value = "nufft"
     widget.fit()
-    wait_fit(qtbot, widget)
+    wait_idle(qtbot, widget)
     out = widget.save(tmp_path / "result.h5")
     back = read_recon_h5(out)
     np.testing.assert_array_equal(back.frames, widget.result.frames)
     assert back.method == "nufft" and back.spokes_per_frame == 13
 
 
-def test_render_overlays_the_fit_in_world_coordinates(qtbot, viewer_widget, fast_dainr):
-    viewer, widget = viewer_widget
-    widget.method_box.value = "dainr"
-    widget.steps.value = 3
-    set_advanced(widget, fast_dainr)
+def test_checkpoint_and_resume_from_the_dock(qtbot, dainr_widget, tmp_path):
+    viewer, widget = dainr_widget
+    s = widget.settings
+    s.live_every.value = 60.0
+    s.steps.value = 6
+    widget.fit()  # the uninterrupted reference
+    wait_idle(qtbot, widget)
+    straight = widget.result
+
+    ck = tmp_path / "fit.pt"
+    s.steps.value = 4
+    s.checkpoint.value = ck
     widget.fit()
-    wait_fit(qtbot, widget)
-    assert widget.render_button.isEnabled()
-    widget.upscale.value = 2.0
-    widget.between.value = 1
+    wait_idle(qtbot, widget)
+    assert ck.is_file() and widget.result.steps_done == 4
+
+    s.checkpoint.value = None
+    s.steps.value = 6
+    s.resume.value = ck
+    widget.fit()
+    wait_idle(qtbot, widget)
+    resumed = widget.result
+    assert resumed.steps_done == 6 and not resumed.partial
+    np.testing.assert_allclose(resumed.loss_history, straight.loss_history, rtol=1e-5)
+    np.testing.assert_allclose(resumed.frames, straight.frames, rtol=1e-4, atol=1e-6)
+
+
+def test_resume_needs_an_existing_checkpoint(viewer_widget, tmp_path):
+    viewer, widget = viewer_widget
+    widget.settings.resume.value = tmp_path / "missing.pt"
+    before = len(notification_manager.records)
+    widget.fit()
+    assert not widget.running
+    assert new_messages(before) == [f"resume from: no checkpoint file {tmp_path / 'missing.pt'}"]
+
+
+def test_render_overlays_the_fit_in_world_coordinates(qtbot, dainr_widget):
+    viewer, widget = dainr_widget
+    widget.settings.steps.value = 3
+    widget.fit()
+    wait_idle(qtbot, widget)
+    assert widget.results.render_button.isEnabled()
+    widget.results.upscale.value = 2.0
+    widget.results.between.value = 1
+    rendered = record(widget.session.rendered)
     widget.render()
-    qtbot.waitUntil(lambda: not widget.running, timeout=FIT_TIMEOUT_MS)
+    wait_idle(qtbot, widget)
+    assert [(r, k) for _, r, k in rendered] == [(2.0, 1)]
     base = viewer.layers["tiny [dainr]"]
     up = viewer.layers["tiny [dainr] ×2 +1 between"]
     assert up.data.shape == (11, 64, 64)  # (6 - 1) * 2 + 1 frames, 2 x 2 pixels per pixel
@@ -182,26 +225,32 @@ def test_render_overlays_the_fit_in_world_coordinates(qtbot, viewer_widget, fast
         np.testing.assert_allclose(centre, base.data_to_world((2, i, j)), atol=1e-9)
     np.testing.assert_allclose(up.metadata[L.FRAME_TIMES][:3], [0.0, 0.5, 1.0])
     assert up.metadata[L.RESULT].upscale == 2.0
+    assert widget.progress.format() == "rendered 11 frames of 64×64"
 
 
 def test_render_needs_a_continuous_method(qtbot, viewer_widget):
     viewer, widget = viewer_widget
-    widget.method_box.value = "nufft"
+    widget.settings.method_box.value = "nufft"
     widget.fit()
-    wait_fit(qtbot, widget)
-    assert widget.save_button.isEnabled() and not widget.render_button.isEnabled()
+    wait_idle(qtbot, widget)
+    assert widget.results.save_button.isEnabled() and not widget.results.render_button.isEnabled()
+    assert widget.session.render(2.0, 0) is False
 
 
 def test_open_file_button_path(viewer_widget, tiny_file, tmp_path):
     viewer, widget = viewer_widget
-    widget.open_file(tiny_file)
-    assert len([x for x in viewer.layers if L.KSPACE in x.metadata]) == 2
-    assert widget.input.value.name == viewer.layers[-1].name == "tiny (gridding) [1]"
+    widget.inputs.open_file(tiny_file)
+    assert [x.name for x in viewer.layers if L.KSPACE in x.metadata] == [
+        "tiny (gridding)",
+        "tiny (gridding) [1]",
+    ]
+    assert widget.inputs.layer.name == "tiny (gridding) [1]"
     foreign = tmp_path / "foreign.h5"
     foreign.write_text("not hdf5")
     before = len(notification_manager.records)
-    widget.open_file(foreign)
-    assert any("foreign.h5" in str(n.message) for n in notification_manager.records[before:])
+    assert widget.inputs.open_file(foreign) is None
+    [message] = new_messages(before)
+    assert str(foreign) in message
 
 
 def test_plugin_as_a_user_meets_it(qtbot, make_napari_viewer_proxy, fast_dainr):
@@ -211,30 +260,29 @@ def test_plugin_as_a_user_meets_it(qtbot, make_napari_viewer_proxy, fast_dainr):
     viewer = make_napari_viewer_proxy()
     viewer.open_sample("napari-dainr", "dce")
     _, widget = viewer.window.add_plugin_dock_widget("napari-dainr", "DA-INR reconstruction")
-    assert widget.method_box.value == "dainr" and widget.input.value.name == "DCE sample (gridding)"
-    widget.steps.value = 8
-    widget.live_every.value = 0.0
+    assert widget.settings.method_box.value == "dainr"
+    assert widget.inputs.layer.name == "DCE sample (gridding)"
+    widget.settings.steps.value = 8
+    widget.settings.live_every.value = 0.0
     set_advanced(widget, fast_dainr)
     updates = []
     viewer.layers.events.inserted.connect(
         lambda e: e.value.events.data.connect(lambda _: updates.append(e.value.name))
     )
     qtbot.mouseClick(widget.fit_button, Qt.MouseButton.LeftButton)
-    wait_fit(qtbot, widget)
-    assert updates.count("DCE sample [dainr]") >= 2
+    wait_idle(qtbot, widget)
+    assert updates == ["DCE sample [dainr]"] * 7  # 8 snapshots: one creates the layer
     assert widget.result.frames.shape == (16, 96, 96) and not widget.result.partial
 
 
 @pytest.mark.parametrize("method", ["nufft", "dainr", "grasp", "tddip", "hashinr"])
 def test_every_method_offers_its_settings(viewer_widget, method):
-    from dainr.methods import available_methods, get_method
+    from dainr.methods import get_method
 
-    if method not in available_methods():
-        pytest.skip(f"{method} is not in this installation yet")
     viewer, widget = viewer_widget
-    widget.method_box.value = method
+    widget.settings.method_box.value = method
     _, config_cls = get_method(method)
-    shown = {w.name for w in widget.config_form}
+    shown = {w.name for w in widget.settings.config_form}
     assert shown == {f.name for f in dataclasses.fields(config_cls)} - {"steps"}
     req = widget.fit_request()  # the untouched form asks for the method's own defaults
     assert set(req.overrides) <= {"steps"}
@@ -243,12 +291,14 @@ def test_every_method_offers_its_settings(viewer_widget, method):
 
 def test_a_bad_advanced_setting_is_reported_not_run(viewer_widget):
     viewer, widget = viewer_widget
-    widget.method_box.value = "dainr"
-    widget.config_form.lr.value = "fast please"
+    widget.settings.method_box.value = "dainr"
+    widget.settings.config_form.lr.value = "fast please"
+    with pytest.raises(ConfigError, match=r"DainrConfig\.lr.*'fast please'.*float"):
+        widget.fit_request()
     before = len(notification_manager.records)
     widget.fit()
     assert not widget.running and controls_enabled(widget)
-    messages = [str(n.message) for n in notification_manager.records[before:]]
-    assert any("DainrConfig.lr" in m and "'fast please'" in m and "float" in m for m in messages), messages
-    widget.config_form.lr.value = "0.002"
+    [message] = new_messages(before)
+    assert "DainrConfig.lr" in message and "'fast please'" in message and "float" in message
+    widget.settings.config_form.lr.value = "0.002"
     assert widget.fit_request().overrides["lr"] == 0.002
