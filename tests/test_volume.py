@@ -1,0 +1,182 @@
+"""Volumes on Dask: a real LocalCluster of worker processes, slice-by-slice output, resume,
+retry of a failed slice, stop, --slices, the CLI on a user's scheduler, coil compression."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+import dainr.volume as volume
+from dainr.errors import InputError
+from dainr.io.ismrmrd import read_ismrmrd
+from dainr.loop import StopRequest
+from dainr.session import FitSpec
+from dainr.simulate.ismrmrd_writer import simulate_dce_volume, write_ismrmrd
+from dainr.volume import (
+    SliceFailed,
+    SliceResult,
+    VolumeOutput,
+    fit_slice,
+    parse_slices,
+    read_volume_recon,
+    run_volume,
+)
+
+SPF = 10
+SPEC = FitSpec(method="grasp", overrides={"steps": 3}, spokes_per_frame=SPF, device="cpu")
+
+
+@pytest.fixture(scope="module")
+def mrd(tmp_path_factory):
+    raw = simulate_dce_volume(2, size=24, frames=3, coils=3, spokes_per_frame=SPF, seed=3)
+    p = tmp_path_factory.mktemp("vol") / "vol.mrd"
+    write_ismrmrd(p, raw)
+    return p
+
+
+@pytest.fixture(scope="module")
+def vol(mrd):
+    return read_ismrmrd(mrd)
+
+
+@pytest.fixture(scope="module")
+def cluster_client():
+    """Two single-threaded worker processes, as the CPU default sizes it on 2 cores."""
+    from distributed import Client, LocalCluster
+
+    cluster = LocalCluster(n_workers=2, threads_per_worker=1, processes=True, dashboard_address=None)
+    client = Client(cluster)
+    yield client
+    client.close()
+    cluster.close()
+
+
+@pytest.fixture
+def thread_client():
+    """In-process workers: monkeypatched tasks are visible to them."""
+    from distributed import Client, LocalCluster
+
+    cluster = LocalCluster(n_workers=1, threads_per_worker=1, processes=False, dashboard_address=None)
+    client = Client(cluster)
+    yield client
+    client.close()
+    cluster.close()
+
+
+def test_two_slice_volume_on_a_local_cluster_of_processes(cluster_client, vol, tmp_path):
+    events = []
+    out = tmp_path / "v.h5"
+    path, complete, failures = run_volume(vol, SPEC, [0, 1], out, client=cluster_client, on_event=events.append)
+    assert complete and not failures
+    r = read_volume_recon(path)
+    assert r.frames.shape == (3, 2, 24, 24) and r.slices == [0, 1] and r.slices_done == [0, 1]
+    assert not r.partial and np.all(np.isfinite(r.seconds)) and r.method == "grasp"
+    assert "client" in r.attrs["cluster"] and r.attrs["layout"] == "stack-of-stars"
+    done = [e for e in events if isinstance(e, SliceResult)]
+    workers = set(cluster_client.scheduler_info()["workers"])
+    assert {e.worker for e in done} <= workers
+    # each slice is what the same fit gives in this process, in its place on the slice axis
+    for z in (0, 1):
+        local = fit_slice(vol.slice(z), SPEC, z)
+        # (thread counts change finufft's float sums; GRASP's iterations carry that, so ~1e-3)
+        rel = np.linalg.norm(r.frames[:, z] - local.frames) / np.linalg.norm(local.frames)
+        assert rel < 1e-2
+    assert not np.allclose(r.frames[:, 0], r.frames[:, 1])
+
+
+def test_resume_fits_only_the_missing_slices(cluster_client, vol, tmp_path):
+    out = tmp_path / "r.h5"
+    first = fit_slice(vol.slice(0), SPEC, 0)
+    o = VolumeOutput.create(out, [0, 1], first.frames.shape[0], vol.image_shape, {"layout": vol.layout})
+    o.write(first)
+    assert not o.finish(1.0, "test")  # interrupted: only slice 0 is there
+    assert read_volume_recon(out).partial
+    events = []
+    _, complete, _ = run_volume(vol, SPEC, [0, 1], out, resume=True, client=cluster_client, on_event=events.append)
+    assert complete
+    assert [e.index for e in events if isinstance(e, SliceResult)] == [1]
+    r = read_volume_recon(out)
+    np.testing.assert_array_equal(r.frames[:, 0], first.frames)
+    assert np.abs(r.frames[:, 1]).max() > 0
+
+
+def test_a_failed_slice_is_reported_and_retried_once(thread_client, vol, tmp_path, monkeypatch):
+    real = volume.fit_slice
+
+    def flaky(data, spec, index, virtual_coils=None, attempt=1):
+        if index == 1 and attempt == 1:
+            raise MemoryError("simulated out of memory on the worker")
+        return real(data, spec, index, virtual_coils, attempt)
+
+    monkeypatch.setattr(volume, "fit_slice", flaky)
+    events = []
+    _, complete, failures = run_volume(vol, SPEC, [0, 1], tmp_path / "f.h5", client=thread_client, on_event=events.append)
+    assert complete and not failures
+    failed = [e for e in events if isinstance(e, SliceFailed)]
+    assert len(failed) == 1 and failed[0].index == 1 and failed[0].retrying and "out of memory" in failed[0].error
+    assert [e.attempt for e in events if isinstance(e, SliceResult) and e.index == 1] == [2]
+
+    def broken(data, spec, index, virtual_coils=None, attempt=1):
+        if index == 1:
+            raise FloatingPointError("non-finite loss")
+        return real(data, spec, index, virtual_coils, attempt)
+
+    monkeypatch.setattr(volume, "fit_slice", broken)
+    _, complete, failures = run_volume(vol, SPEC, [0, 1], tmp_path / "g.h5", client=thread_client)
+    assert not complete and [f.index for f in failures] == [1] and failures[0].attempt == 2
+    r = read_volume_recon(tmp_path / "g.h5")
+    assert r.partial and r.slices_done == [0]
+
+
+def test_stop_cancels_pending_slices_and_keeps_finished_ones(thread_client, vol, tmp_path):
+    stop = StopRequest()
+
+    def on_event(ev):
+        if isinstance(ev, SliceResult):
+            stop.request()
+
+    _, complete, _ = run_volume(vol, SPEC, [0, 1], tmp_path / "s.h5", client=thread_client, stop=stop, on_event=on_event)
+    r = read_volume_recon(tmp_path / "s.h5")
+    assert not complete and r.partial and len(r.slices_done) == 1
+
+
+def test_cli_recon_of_selected_slices_on_a_user_scheduler(cluster_client, mrd, tmp_path, capsys):
+    from dainr.cli import main
+
+    out = tmp_path / "cli.h5"
+    addr = cluster_client.scheduler.address
+    rc = main(["recon", str(mrd), "--method", "nufft", "--slices", "1", "--scheduler", addr,
+               "--spokes-per-frame", str(SPF), "--out", str(out), "--quiet"])
+    assert rc == 0
+    r = read_volume_recon(out)
+    assert r.slices == [1] and r.frames.shape[1] == 1 and addr in r.attrs["cluster"]
+    assert main(["info", str(out)]) == 0
+    assert "volume reconstruction by nufft" in capsys.readouterr().out
+
+
+def test_parse_slices():
+    assert parse_slices("3,5-7", 10) == [3, 5, 6, 7]
+    assert parse_slices(None, 3) == [0, 1, 2]
+    with pytest.raises(InputError, match="slice 4 does not exist"):
+        parse_slices("1,4", 4)
+    with pytest.raises(ValueError, match="expected indices"):
+        parse_slices("a-b", 4)
+
+
+def test_coil_compression_keeps_the_signal_and_transforms_maps_exactly():
+    from dainr.physics.compress import compress_coils
+    from dainr.prepare import prepare_series
+    from tests.conftest import make_phantom_data
+
+    data = make_phantom_data(n=32, n_frames=4, n_coils=8, spokes_per_frame=13, noise=0.01)
+    c = compress_coils(data, 3)
+    assert c.n_coils == 3 and c.attrs["virtual_coils_energy"] > 0.95
+    full = prepare_series(data, 13, device="cpu")
+    comp = prepare_series(c, 13, device="cpu")  # maps U^H S from the file's maps
+    g_full = (full.gridding / full.scale).numpy()
+    g_comp = (comp.gridding / comp.scale).numpy()
+    err = np.linalg.norm(g_comp - g_full) / np.linalg.norm(g_full)
+    assert err < 0.1
+    # one virtual coil cannot carry 8 coils' spatial information
+    one = prepare_series(compress_coils(data, 1), 13, device="cpu")
+    assert np.linalg.norm((one.gridding / one.scale).numpy() - g_full) / np.linalg.norm(g_full) > err
