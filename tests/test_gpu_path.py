@@ -33,6 +33,8 @@ from dainr.methods.dainr.method import native_bf16
 from dainr.physics import backends
 from dainr.prepare import prepare_series
 
+from .conftest import TINY_DAINR
+
 CUDA0 = torch.device("cuda", 0)
 
 
@@ -418,3 +420,76 @@ def test_oom_guarded_returns_value_or_message():
 
     assert oom_guarded(boom) == (None, "OutOfMemoryError: CUDA out of memory.")
     assert dainr.device.OOM_ADVICE.endswith("--device cpu")
+
+
+# ------------------------------------------------------------------- on a real GPU
+
+
+@pytest.mark.cuda
+@pytest.mark.skipif(not torch.cuda.is_available(), reason="needs CUDA")
+@pytest.mark.parametrize("name", ["torch", "auto"])
+def test_cuda_nufft_matches_the_direct_sum(name):
+    from dainr.physics import RadialOperator, direct_forward, golden_angle_trajectory
+
+    rng = np.random.default_rng(0)
+    img = (rng.standard_normal((24, 20)) + 1j * rng.standard_normal((24, 20))).astype(np.complex64)
+    maps = (rng.standard_normal((3, 24, 20)) + 1j * rng.standard_normal((3, 24, 20))).astype(
+        np.complex64
+    )
+    traj = golden_angle_trajectory(10, 48).reshape(2, -1, 2)
+    op = RadialOperator(traj, (24, 20), maps, device="cuda", backend=name)
+    x = torch.from_numpy(img).cuda()[None].expand(2, -1, -1)
+    y = op.forward(x).cpu().numpy()
+    for f in range(2):
+        ref = direct_forward(img, traj[f], maps)
+        assert np.linalg.norm(y[f] - ref) / np.linalg.norm(ref) < 1e-3
+    yy = torch.randn(2, 3, op.n_samples, dtype=torch.complex64, device="cuda")
+    xx = torch.randn(2, 24, 20, dtype=torch.complex64, device="cuda")
+    lhs = torch.vdot(op.forward(xx).flatten(), yy.flatten())
+    rhs = torch.vdot(xx.flatten(), op.adjoint(yy).flatten())
+    assert abs(lhs - rhs) / abs(lhs) < 1e-4
+
+
+@pytest.mark.cuda
+@pytest.mark.skipif(not torch.cuda.is_available(), reason="needs CUDA")
+def test_cuda_resumes_a_cpu_checkpoint(tiny_data, tmp_path):
+    """A DA-INR checkpoint written on the CPU (torch hash grid) resumes on CUDA, where
+    ``auto`` may pick tiny-cuda-nn, and the fit goes on to its end."""
+    from dainr.loop import Done, Progress, StopRequest
+    from dainr.session import FitSpec, fit_stream
+
+    ck = tmp_path / "ck.pt"
+    over = dict(TINY_DAINR, steps=6)
+    stop = StopRequest()
+    for m in fit_stream(tiny_data, FitSpec(overrides=over, device="cpu"), stop=stop, checkpoint=ck):
+        if isinstance(m, Progress) and m.step == 3:
+            stop.request()
+    assert torch.load(ck, weights_only=False)["step"] == 3
+    done = [
+        m
+        for m in fit_stream(tiny_data, FitSpec(overrides=over, device="cuda"), resume=ck)
+        if isinstance(m, Done)
+    ]
+    r = done[0].result
+    assert r.steps_done == 6 and np.isfinite(r.frames).all()
+
+
+@pytest.mark.cuda
+@pytest.mark.skipif(not torch.cuda.is_available(), reason="needs CUDA")
+def test_cuda_out_of_memory_is_a_fit_error_and_the_cache_is_returned(tiny_data):
+    prep = prepare_series(tiny_data, device="cuda")
+
+    class Greedy(_FailingMethod):
+        def step(self, step):
+            held = torch.empty(256 * 2**20, dtype=torch.uint8, device="cuda")  # 256 MiB
+            held += 1
+            torch.empty(2**50, dtype=torch.uint8, device="cuda")  # 1 PiB: always fails
+            return 0.0
+
+    m = Greedy(prep, None)
+    torch.cuda.empty_cache()
+    reserved0 = torch.cuda.memory_reserved()
+    with pytest.raises(FitError, match="cuda.* ran out of memory in step 1 .*OutOfMemoryError"):
+        list(run_fit(m))
+    # the step's 256 MiB were freed and the cache handed back: nothing more held than before
+    assert torch.cuda.memory_reserved() <= reserved0
