@@ -27,6 +27,22 @@ def supports_render(method) -> bool:
     return callable(getattr(method, "render_frames", None))
 
 
+def check_render_request(method, upscale: float = 1.0, frames_between: int = 0) -> None:
+    """Raise, before a fit, the ValueError that rendering its result as asked would raise
+    after it (``method``: a method class or instance), so a long run never ends unsaved."""
+    if upscale == 1.0 and frames_between == 0:
+        return
+    if frames_between < 0:
+        raise ValueError(f"frames_between must be >= 0, got {frames_between}")
+    if not upscale >= 1.0:
+        raise ValueError(f"upscale must be >= 1, got {upscale}")
+    if not supports_render(method):
+        raise ValueError(
+            f"method {getattr(method, 'name', method)!r} has no continuous representation to "
+            "render; upscaling and frames between need a learned continuous method (dainr)"
+        )
+
+
 def render_times(n_frames: int, frames_between: int = 0) -> np.ndarray:
     """Times to render: the acquired frames' times (frame units) plus ``frames_between``
     evenly spaced times in each gap."""
@@ -112,4 +128,4 @@ def render_result(
 #: stored ``attrs["frame_times"]``, the time of each frame of a result)
 frame_times = render_times
 
-__all__ = ["render", "render_result", "render_times", "supports_render"]
+__all__ = ["check_render_request", "render", "render_result", "render_times", "supports_render"]

@@ -40,13 +40,17 @@ def run(args: argparse.Namespace) -> int:
     from ..io import write_recon_h5
     from ..loop import StopRequest
     from ..methods import get_method
+    from ..render import check_render_request
     from ..session import FitSpec, Prepared, fit_stream
     from .progress import drain_with_progress
 
     out = args.out or args.input.with_name(f"{args.input.stem}_{args.method}.h5")
     if out.resolve() == args.input.resolve():
         raise ValueError(f"{out}: the output would overwrite the input; choose another --out")
-    overrides = parse_assignments(get_method(args.method)[1], args.set)
+    method_cls, config_cls = get_method(args.method)
+    # before the fit: a long run must not end with a render request it cannot honour
+    check_render_request(method_cls, args.upscale, args.frames_between)
+    overrides = parse_assignments(config_cls, args.set)
     if args.steps is not None:
         overrides["steps"] = args.steps
     spec = FitSpec(
