@@ -1,6 +1,7 @@
 """The ``dainr`` command end to end on a tiny file."""
 
 import json
+import re
 import subprocess
 import sys
 
@@ -71,7 +72,9 @@ def test_entry_point_runs_as_a_program(tiny_file, tmp_path):
 def test_seed_fixes_the_network_initialisation_from_the_command_line(tiny_file, tmp_path):
     def run(seed, name):
         out = tmp_path / name
+        # --device cpu: bit-equal results are not promised by CUDA's atomic scatters
         args = ["recon", str(tiny_file), "--method", "dainr", "--steps", "3", "--seed", str(seed),
+                "--device", "cpu",
                 "--set", "hash_log2_size=12", "--set", "hash_levels=8", "--out", str(out), "--quiet"]
         assert main(args) == 0
         return read_recon_h5(out).frames
@@ -79,3 +82,13 @@ def test_seed_fixes_the_network_initialisation_from_the_command_line(tiny_file, 
     a, b, c = run(1, "a.h5"), run(1, "b.h5"), run(2, "c.h5")
     np.testing.assert_array_equal(a, b)
     assert not np.allclose(a, c)
+
+
+def test_a_mistyped_override_is_one_line_naming_field_value_and_type(tiny_file, tmp_path, capsys):
+    out = tmp_path / "o.h5"
+    assert main(["recon", str(tiny_file), "--set", "lr=abc", "--out", str(out)]) == 2
+    err = capsys.readouterr().err
+    # one line, before any work: the field, the value as typed and the type it needs
+    assert err.count("\n") == 1 and err.startswith("dainr recon: error: ")
+    assert re.search(r"\blr\b.*'abc'.*\bfloat\b", err), err
+    assert not out.exists()

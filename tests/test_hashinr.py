@@ -2,23 +2,21 @@
 
 from __future__ import annotations
 
+from functools import partial
+
 import numpy as np
 import pytest
 import torch
 
 import dainr
-from dainr.api import make_method
-from dainr.loop import drain, run_fit, seed_everything
+from dainr.loop import drain, run_fit
 from dainr.methods.hashinr import HashGrid3d, level_layout, sample_points
 from dainr.metrics import score_series
 
-#: Small enough for a test: a 2^14-row table and a 2 x 64 MLP (published: 2^24, 5 x 128).
-SMALL = dict(hash_log2_size=14, mlp_width=64, mlp_hidden_layers=2)
+from .conftest import small_method
 
-
-def _method(data, **kw):
-    seed_everything(0)
-    return make_method(data, "hashinr", **(SMALL | kw))
+#: hashinr in its small test configuration, seeded
+_method = partial(small_method, "hashinr")
 
 
 def test_level_layout_follows_tiny_cuda_nn():

@@ -7,21 +7,9 @@ held to the same behaviour here rather than in a copy per method.
 import numpy as np
 import pytest
 
-from dainr.api import make_method
-from dainr.loop import Done, Progress, Snapshot, StopRequest, drain, run_fit, seed_everything
+from dainr.loop import Done, Progress, Snapshot, StopRequest, drain, run_fit
 
-#: small but real configurations, one per method
-SMALL = {
-    "dainr": dict(hash_log2_size=12, hash_levels=8, deform_width=32, canon_width=32),
-    "tddip": dict(channels=32),
-    "hashinr": dict(hash_log2_size=14, mlp_width=64, mlp_hidden_layers=2),
-    "grasp": dict(),
-}
-
-
-def _method(name, data, **kw):
-    seed_everything(0)  # the networks are initialised when the method is built
-    return make_method(data, name, **(SMALL[name] | kw))
+from .conftest import small_method as _method
 
 
 @pytest.mark.parametrize("name", ["dainr", "tddip", "hashinr", "grasp"])

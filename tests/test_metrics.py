@@ -26,6 +26,22 @@ def test_psnr_by_hand():
     assert psnr(a, b, 1.0) == pytest.approx(20.0)
 
 
+def test_paper_psnr_by_hand_and_invariant_to_gain_and_offset():
+    """Paper-style PSNR: each frame min-max normalised, data range 1, 10 log10(1 / MSE)."""
+    ref = _series().astype(np.float64)
+    rec = np.abs(ref + 0.3 * np.random.default_rng(5).standard_normal(ref.shape))
+    p, _ = paper_scores(rec, ref)
+    by_hand = []
+    for x, r in zip(rec, ref):
+        xn = (x - x.min()) / (x.max() - x.min())
+        rn = (r - r.min()) / (r.max() - r.min())
+        by_hand.append(10 * np.log10(1.0 / np.mean((xn - rn) ** 2)))
+    np.testing.assert_allclose(p, by_hand, rtol=1e-12)
+    # a * x + b (a > 0) of either series leaves every frame's score unchanged
+    np.testing.assert_allclose(paper_scores(3.0 * rec + 0.7, ref)[0], p, rtol=1e-9)
+    np.testing.assert_allclose(paper_scores(rec, 0.5 * ref + 2.0)[0], p, rtol=1e-9)
+
+
 def test_ssim_of_identical_images_is_one_and_drops_with_noise():
     img = _series()[0]
     assert ssim(img, img, 1.0) == pytest.approx(1.0)

@@ -2,23 +2,21 @@
 
 from __future__ import annotations
 
+from functools import partial
+
 import numpy as np
 import pytest
 
 import dainr
-from dainr.api import make_method
-from dainr.loop import drain, run_fit, seed_everything
+from dainr.loop import drain, run_fit
 from dainr.methods.tddip import helix
 from dainr.metrics import score_series
 from dainr.simulate import SimulationConfig, simulate_phantom
 
-#: Small enough for a test: 32 channels instead of the published 128.
-SMALL = dict(channels=32)
+from .conftest import small_method
 
-
-def _method(data, **kw):
-    seed_everything(0)  # the networks are initialised when the method is built
-    return make_method(data, "tddip", **(SMALL | kw))
+#: tddip in its small test configuration, seeded
+_method = partial(small_method, "tddip")
 
 
 def test_helix_is_a_circle_plus_a_line():
