@@ -21,7 +21,9 @@ from pathlib import Path
 from typing import Any
 
 from dainr.io import KSPACE_SUFFIXES, is_kspace_file, is_recon_file, mat_layout
+from dainr.io.ismrmrd import is_ismrmrd_file
 from dainr.io.matlab import mat_variable_names
+from dainr.volume import is_volume_recon
 
 from ._layers import gridding_preview, kspace_layer, preview_layer, result_layer, stem_name
 
@@ -36,12 +38,17 @@ BACKGROUND_PREVIEW_WORK = 20_000_000
 
 
 def file_kind(path: str | os.PathLike) -> str | None:
-    """``"kspace"``, ``"recon"`` or None (not ours); never raises."""
+    """``"kspace"``, ``"recon"``, ``"raw"`` (ISMRMRD: possibly a volume), ``"volume-recon"``
+    or None (not ours); never raises."""
     p = Path(path)
     suffix = p.suffix.lower()
-    if suffix not in KSPACE_SUFFIXES or not p.is_file():
+    if suffix not in (*KSPACE_SUFFIXES, ".mrd") or not p.is_file():
         return None
     try:
+        if suffix != ".mat" and is_ismrmrd_file(p) and not is_kspace_file(p):
+            return "raw"
+        if suffix in (".h5", ".hdf5") and is_volume_recon(p):
+            return "volume-recon"
         if suffix == ".mat":
             return "kspace" if mat_layout(mat_variable_names(p)) is not None else None
         if is_kspace_file(p):
@@ -69,6 +76,8 @@ def read_files(path: str | list[str]) -> list[LayerData]:
 def read_file(path: str | os.PathLike) -> LayerData:
     """One layer for one file: a k-space preview or a reconstruction."""
     kind = file_kind(path)
+    if kind in ("raw", "volume-recon"):
+        return _read_volume(path, kind)
     if kind == "recon":
         from dainr.io import read_recon_h5
 
@@ -81,6 +90,17 @@ def read_file(path: str | os.PathLike) -> LayerData:
     if viewer is None or preview_work(data) < BACKGROUND_PREVIEW_WORK:
         return preview_layer(data, stem_name(path), source=path)
     return _background_preview(viewer, data, stem_name(path), path)
+
+
+def _read_volume(path, kind: str) -> LayerData:
+    """ISMRMRD input as a 4-D (frame, slice, y, x) gridding preview; volume outputs as 4-D."""
+    from dainr.volume import load_volume, read_volume_recon
+
+    from ._volume import volume_preview_layer, volume_result_layer
+
+    if kind == "volume-recon":
+        return volume_result_layer(read_volume_recon(path), stem_name(path))
+    return volume_preview_layer(load_volume(path), stem_name(path), source=path)
 
 
 def preview_work(data) -> int:

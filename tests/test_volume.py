@@ -180,3 +180,24 @@ def test_coil_compression_keeps_the_signal_and_transforms_maps_exactly():
     # one virtual coil cannot carry 8 coils' spatial information
     one = prepare_series(compress_coils(data, 1), 13, device="cpu")
     assert np.linalg.norm((one.gridding / one.scale).numpy() - g_full) / np.linalg.norm(g_full) > err
+
+
+def test_napari_reader_opens_raw_volumes_and_volume_outputs_as_4d(mrd, vol, tmp_path):
+    from napari_dainr._reader import file_kind, napari_get_reader
+
+    assert file_kind(mrd) == "raw"
+    data, meta, kind = napari_get_reader(str(mrd))(str(mrd))[0]
+    assert kind == "image" and data.shape == (3, 2, 24, 24)  # (frame, slice, y, x)
+    dz, dy, dx = vol.pixel_size_mm
+    assert meta["scale"] == pytest.approx((1.0, dz, dy, dx)) and dx == pytest.approx(360 / 24)
+    assert meta["metadata"]["dainr_volume"].n_slices == 2
+    out = tmp_path / "o.h5"
+    first = fit_slice(vol.slice(1), FitSpec(method="nufft", spokes_per_frame=SPF), 1)
+    o = VolumeOutput.create(out, [1], first.frames.shape[0], vol.image_shape,
+                            {"pixel_size_mm": list(vol.pixel_size_mm)})
+    o.write(first)
+    o.finish(1.0, "test")
+    assert file_kind(out) == "volume-recon"
+    data, meta, _ = napari_get_reader(str(out))(str(out))[0]
+    assert data.shape == (3, 1, 24, 24) and meta["metadata"]["dainr_slices"] == [1]
+    np.testing.assert_allclose(data[:, 0], np.abs(first.frames), rtol=1e-5)
