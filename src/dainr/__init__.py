@@ -42,6 +42,10 @@ _LAZY = {
     "roi_curve": ".metrics",
     "score_series": ".metrics",
     "Reconstruction": ".result",
+    "KSpaceVolume": ".volume",
+    "load_volume": ".volume",
+    "read_volume_recon": ".volume",
+    "reconstruct_volume": ".volume",
 }
 
 if TYPE_CHECKING:  # what static tools and IDEs see; at run time __getattr__ provides these
@@ -53,6 +57,7 @@ if TYPE_CHECKING:  # what static tools and IDEs see; at run time __getattr__ pro
     from .methods import available_methods
     from .metrics import roi_curve, score_series
     from .result import Reconstruction
+    from .volume import KSpaceVolume, load_volume, read_volume_recon, reconstruct_volume
 
 
 def __getattr__(name: str):
@@ -83,6 +88,8 @@ def versions() -> dict[str, str]:
         "finufft",
         "cufinufft",
         "tinycudann",
+        "ismrmrd",
+        "distributed",
     ):
         try:
             out[pkg] = md.version(pkg)
@@ -97,6 +104,7 @@ __all__ = [
     "FitError",
     "InputError",
     "KSpaceData",
+    "KSpaceVolume",
     "Progress",
     "RadialSeries",
     "Reconstruction",
@@ -105,9 +113,12 @@ __all__ = [
     "available_methods",
     "fit",
     "load_kspace",
+    "load_volume",
     "make_method",
     "read_recon_h5",
+    "read_volume_recon",
     "reconstruct",
+    "reconstruct_volume",
     "roi_curve",
     "run_fit",
     "score_series",
