@@ -42,7 +42,8 @@ def test_registered_and_config_round_trips():
     [
         ("features", "both"),
         ("canonical_input", "x"),
-        ("loss", "l2"),
+        ("loss", "l3"),
+        ("lr_schedule", "step"),
         ("optimizer", "sgd"),
         ("steps", 0),
         ("frames_per_step", 0),
@@ -66,6 +67,8 @@ def test_unknown_override_is_an_error(tiny_data):
         {},
         {"frames_per_step": 3, "loss": "l1-ri", "features": "neighbours"},
         {"optimizer": "adam", "canonical_input": "released", "features": "off"},
+        {"coarse_to_fine": 0.5, "jitter": True},
+        {"frames_per_step": 2, "temporal_tv": 0.1, "canonical_input": "time", "loss": "l2"},
     ],
 )
 def test_fit_lowers_the_loss(tiny_data, over):
@@ -152,3 +155,84 @@ def test_hash_table_learning_rate_group(tiny_data):
     assert groups[1]["params"] == [table]
     assert all(p is not table for p in groups[0]["params"])
     assert dainr.make_method(tiny_data, "dainr", **TINY).optimizer.param_groups[1]["lr"] == 1e-3
+
+
+def test_jitter_phase_ramp_equals_the_shifted_image_nufft(tiny_data):
+    """shift_phase: the samples of f read d pixels off its grid, g(p) = f(p + d), are
+    those of f times the ramp (an integer shift of an image with an empty border)."""
+    from dainr.methods.dainr.method import shift_phase, shifted_maps
+
+    m = dainr.make_method(tiny_data, "dainr", **TINY)
+    op = m.prep.op
+    torch.manual_seed(0)
+    f = torch.zeros(2, 32, 32, dtype=torch.complex64)
+    f[:, 8:24, 6:26] = torch.randn(2, 16, 20, dtype=torch.complex64)
+    d = torch.tensor([2.0, -3.0])  # (y, x) pixels
+    g = torch.roll(f, shifts=(-2, 3), dims=(1, 2))  # g[p] = f[p + d]
+    frames = torch.tensor([0, 3])
+    ramp = shift_phase(op.omega[frames], d)
+    yf = op.forward(f, frames=frames)
+    # the shifted coil images: shifted image times the maps read at the same points
+    maps = shifted_maps(op.maps, d)
+    torch.testing.assert_close(
+        maps[:, 4:-4, 4:-4], torch.roll(op.maps, (-2, 3), (1, 2))[:, 4:-4, 4:-4]
+    )
+    yg = op.backend.forward(g[:, None] * maps[None], op.omega[frames])
+    torch.testing.assert_close(yg, yf * ramp[:, None], rtol=0, atol=2e-3 * yf.abs().max())
+    # the wrong sign is far off: the test can fail
+    assert (yg - yf * ramp.conj()[:, None]).abs().max() > 0.1 * yf.abs().max()
+
+
+def test_jitter_trains_the_image_off_the_pixel_centres(tiny_data):
+    """With jitter the model's image read half a pixel off the grid is the fit's image
+    shifted: its data residual (after the ramp) is small, without jitter it is not."""
+    residual = {}
+    for jitter in (False, True):
+        torch.manual_seed(0)
+        m = dainr.make_method(
+            tiny_data, "dainr", jitter=jitter, features="off", **{**TINY, "deform_width": 32}
+        )
+        for i in range(150):
+            m.step(i)
+        frames = torch.arange(6)
+        shift = torch.tensor([0.5, 0.5])  # (y, x) pixels
+        norm = shift.flip(0) * 2 / 32
+        with torch.no_grad():
+            x = m.model.frames(frames, shift=norm)
+            residual[jitter] = float(m.data_loss(x, frames, shift))
+    assert residual[True] < 0.8 * residual[False], residual
+
+
+def test_lr_schedule_and_coarse_to_fine_follow_the_step():
+    from dainr.methods.dainr.method import level_weights, lr_factor
+
+    cfg = DainrConfig(steps=101, lr_schedule="cosine", lr_final=0.1)
+    assert lr_factor(cfg, 0) == pytest.approx(1.0)
+    assert lr_factor(cfg, 50) == pytest.approx(0.55)
+    assert lr_factor(cfg, 100) == pytest.approx(0.1)
+    assert lr_factor(DainrConfig(), 500) == 1.0
+    c2f = DainrConfig(steps=100, coarse_to_fine=0.5, hash_levels=16)
+    w0 = level_weights(c2f, 0)
+    assert w0[:4].tolist() == [1.0] * 4 and w0[4:].tolist() == [0.0] * 12
+    w = level_weights(c2f, 25)  # halfway: levels below 10 on, above off
+    assert float(w[9]) == 1.0 and float(w[11]) == 0.0
+    assert level_weights(c2f, 50).tolist() == [1.0] * 16
+
+
+def test_temporal_tv_steps_on_consecutive_frames(tiny_data):
+    m = dainr.make_method(tiny_data, "dainr", frames_per_step=3, temporal_tv=0.1, **TINY)
+    for _ in range(5):
+        f = m._pick_frames()
+        assert (f[1:] - f[:-1]).tolist() == [1, 1] and 0 <= int(f[0]) <= 3
+    with pytest.raises(ValueError, match="temporal_tv"):
+        DainrConfig(temporal_tv=0.1)
+
+
+def test_coarse_levels_only_at_the_start(tiny_data):
+    """Under coarse-to-fine, the fine levels' table entries do not change the first image."""
+    m = dainr.make_method(tiny_data, "dainr", coarse_to_fine=0.5, features="off", **TINY)
+    x0 = m.current_frames()
+    fine = m.model.hash.levels[8]
+    with torch.no_grad():
+        m.model.hash.table[fine.offset : fine.offset + fine.size] += 1.0
+    torch.testing.assert_close(m.current_frames(), x0)

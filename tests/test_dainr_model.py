@@ -4,6 +4,7 @@ import pytest
 import torch
 
 from dainr.errors import InputError
+from dainr.methods.dainr import DainrConfig
 from dainr.methods.dainr.features import (
     FeatureExtractor,
     extract_features,
@@ -19,16 +20,14 @@ def _model(features="frame", canonical_input="paper", F=5, ny=12, nx=10, C=8):
     torch.manual_seed(0)
     feats = None if features == "off" else torch.randn(F, C, ny, nx)
     grid = HashGrid(n_levels=4, log2_size=10, base_resolution=4)
-    return DainrModel(
-        (ny, nx),
-        F,
-        feats,
-        feature_source=features,
+    cfg = DainrConfig(
+        features=features,
         canonical_input=canonical_input,
         deform_width=16,
         canon_width=16,
-        hash_grid=grid,
+        hash_backend="torch",
     )
+    return DainrModel((ny, nx), F, feats, cfg, hash_grid=grid)
 
 
 def test_pixel_centres():
@@ -49,7 +48,7 @@ def test_neighbours_of_times():
 
 
 @pytest.mark.parametrize("features", ["frame", "neighbours", "off"])
-@pytest.mark.parametrize("canonical_input", ["paper", "released"])
+@pytest.mark.parametrize("canonical_input", ["paper", "released", "time"])
 def test_shapes_through_the_model(features, canonical_input):
     m = _model(features, canonical_input)
     x = m.frames(torch.tensor([0, 3]))
@@ -60,7 +59,7 @@ def test_shapes_through_the_model(features, canonical_input):
     assert frac.shape == (2, 18, 15)
     hash_w = 4 * 2
     feat_w = {"frame": 8, "neighbours": 16, "off": 0}[features]
-    extra = 42 + 13 if canonical_input == "released" else 0
+    extra = {"paper": 0, "released": 42 + 13, "time": 13}[canonical_input]
     assert m.canon.in_dim == hash_w + feat_w + extra
     assert m.deform.in_dim == 42 + 13
 

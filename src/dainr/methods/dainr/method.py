@@ -4,15 +4,17 @@ from __future__ import annotations
 
 import dataclasses
 import logging
+import math
 import time
 from dataclasses import dataclass
 
 import torch
+from torch.nn import functional as nnf
 
 from ...loop import Method
 from ...prepare import PreparedSeries
 from .features import extract_features, make_extractor
-from .hashgrid import HashGrid, per_level_scale_for, resolve_backend
+from .hashgrid import per_level_scale_for, resolve_backend
 from .model import CANONICAL_INPUTS, FEATURE_SOURCES, DainrModel
 
 log = logging.getLogger(__name__)
@@ -34,8 +36,26 @@ class DainrConfig:
     hash_lr: float | None = None
     weight_decay: float = 0.01  #: torch's AdamW default, which the released code used unchanged
     optimizer: str = "adamw"  #: adamw (released) or adam (released code's --adam switch)
+    #: learning-rate schedule over ``steps``: constant (paper, released) or cosine (from lr
+    #: down to ``lr * lr_final``)
+    lr_schedule: str = "constant"
+    lr_final: float = 0.05  #: cosine schedule: the last step's lr as a fraction of lr
     frames_per_step: int = 1  #: released batch_size 1: one random frame per step
-    loss: str = "l1"  #: eq. (1): l1 = mean |A x - y| (complex); l1-ri = |Re| + |Im| (released)
+    #: eq. (1): l1 = mean |A x - y| (complex); l1-ri = |Re| + |Im| (released); l2 = mean |.|^2
+    loss: str = "l1"
+    #: weight of a temporal total variation, mean |x_t+1 - x_t|, on the frames of a step
+    #: (then a run of ``frames_per_step`` consecutive frames, at least 2); 0 = none (paper)
+    temporal_tv: float = 0.0
+    #: train on images sampled at the pixel centres plus one random sub-pixel shift per
+    #: step, the data given the matching phase ramp: the representation is then fitted
+    #: between pixel centres too, so an r > 1 ``continuous`` render is data-driven
+    jitter: bool = False
+    #: coarse-to-fine: the hash levels are switched on one after another over this
+    #: fraction of the steps (0 = all levels from the start, paper)
+    coarse_to_fine: float = 0.0
+    #: scale of the deformation network's last layer at initialisation: a small value
+    #: starts the fit from (almost) no deformation, so the shared canonical image forms first
+    deform_gain: float = 1e-3
     deform_width: int = 64  #: paper §3.4: 64 hidden units (released code: 128)
     deform_layers: int = 5  #: paper §3.4 and released code: 5 layers
     canon_width: int = 64  #: paper §3.4 and released code: 64 hidden units
@@ -74,7 +94,8 @@ class DainrConfig:
         checks = {
             "features": (self.features, FEATURE_SOURCES),
             "canonical_input": (self.canonical_input, CANONICAL_INPUTS),
-            "loss": (self.loss, ("l1", "l1-ri")),
+            "loss": (self.loss, ("l1", "l1-ri", "l2")),
+            "lr_schedule": (self.lr_schedule, ("constant", "cosine")),
             "optimizer": (self.optimizer, ("adamw", "adam")),
             "hash_backend": (self.hash_backend, ("auto", "torch", "tcnn")),
             "mlp_precision": (self.mlp_precision, ("auto", "fp32", "bf16")),
@@ -89,6 +110,16 @@ class DainrConfig:
                 raise ValueError(
                     f"DainrConfig.{name} must be at least 1, got {getattr(self, name)}"
                 )
+
+        if self.temporal_tv < 0 or not 0 <= self.coarse_to_fine <= 1 or self.lr_final <= 0:
+            raise ValueError(
+                "DainrConfig: temporal_tv must be >= 0, coarse_to_fine in [0, 1] and "
+                f"lr_final > 0; got {self.temporal_tv}, {self.coarse_to_fine}, {self.lr_final}"
+            )
+        if self.temporal_tv > 0 and self.frames_per_step < 2:
+            raise ValueError(
+                "DainrConfig.temporal_tv needs frames_per_step >= 2 (consecutive frames)"
+            )
 
     @property
     def growth(self) -> float:
@@ -144,30 +175,7 @@ def build_model(prep: PreparedSeries, cfg: DainrConfig) -> DainrModel:
             time.perf_counter() - t0,
         )
     cfg = resolve_config(cfg, dev)
-    grid = HashGrid(
-        cfg.hash_levels,
-        cfg.hash_features,
-        cfg.hash_log2_size,
-        cfg.hash_base_resolution,
-        cfg.growth,
-        cfg.hash_backend,
-    )
-    model = DainrModel(
-        prep.image_shape,
-        prep.n_frames,
-        feats,
-        feature_source=cfg.features,
-        canonical_input=cfg.canonical_input,
-        freq_xy=cfg.freq_xy,
-        freq_t=cfg.freq_t,
-        deform_width=cfg.deform_width,
-        deform_layers=cfg.deform_layers,
-        canon_width=cfg.canon_width,
-        canon_layers=cfg.canon_layers,
-        bias=cfg.bias,
-        hash_grid=grid,
-        mlp_bf16=cfg.mlp_precision == "bf16",
-    )
+    model = DainrModel(prep.image_shape, prep.n_frames, feats, cfg)
     return model.to(dev)
 
 
@@ -186,6 +194,52 @@ def make_optimizer(model: DainrModel, cfg: DainrConfig) -> torch.optim.Optimizer
         return cls(groups, **kw)
 
 
+def lr_factor(cfg: DainrConfig, step: int) -> float:
+    """The schedule's multiplier of the learning rates at ``step`` (0-based)."""
+    if cfg.lr_schedule == "constant":
+        return 1.0
+    p = min(max(step / max(cfg.steps - 1, 1), 0.0), 1.0)
+    return cfg.lr_final + (1.0 - cfg.lr_final) * 0.5 * (1.0 + math.cos(math.pi * p))
+
+
+def level_weights(cfg: DainrConfig, step: int) -> torch.Tensor:
+    """Weights of the hash levels at ``step`` under the coarse-to-fine schedule.
+
+    A quarter of the levels from the start; the others fade in one after another
+    (a half-cosine each) until ``coarse_to_fine * steps``, then all are 1.
+    """
+    L = cfg.hash_levels
+    if cfg.coarse_to_fine <= 0:
+        return torch.ones(L)
+    p = min(step / (cfg.coarse_to_fine * cfg.steps), 1.0)
+    alpha = L * (0.25 + 0.75 * p)
+    x = (alpha - torch.arange(L, dtype=torch.float32)).clamp(0, 1)
+    return 0.5 * (1 - torch.cos(math.pi * x))
+
+
+def shifted_maps(maps: torch.Tensor, shift_px: torch.Tensor) -> torch.Tensor:
+    """Coil maps ``[C, ny, nx]`` read ``shift_px = (d_y, d_x)`` pixels off their grid
+    (bilinear, edge values outside): the coil images of a shifted image are the
+    shifted image times these."""
+    C, ny, nx = maps.shape
+    ys = torch.arange(ny, device=maps.device, dtype=torch.float32) + shift_px[0]
+    xs = torch.arange(nx, device=maps.device, dtype=torch.float32) + shift_px[1]
+    gy, gx = torch.meshgrid((2 * ys + 1) / ny - 1, (2 * xs + 1) / nx - 1, indexing="ij")
+    grid = torch.stack((gx, gy), -1)[None]
+    ri = torch.view_as_real(maps).permute(0, 3, 1, 2).reshape(1, 2 * C, ny, nx)
+    out = nnf.grid_sample(ri, grid, mode="bilinear", padding_mode="border", align_corners=False)
+    return torch.view_as_complex(out.reshape(C, 2, ny, nx).permute(0, 2, 3, 1).contiguous())
+
+
+def shift_phase(omega: torch.Tensor, shift_px: torch.Tensor) -> torch.Tensor:
+    """``exp(i (ω_y d_y + ω_x d_x))`` of a trajectory ``omega[..., 2]`` (y, x; radians
+    per pixel): the samples of an image read ``shift_px = (d_y, d_x)`` pixels off its
+    grid, ``g(p) = f(p + d)``, are those of ``f`` times this ramp (shift theorem in the
+    k-space contract's ``exp(-i ω·p)`` convention)."""
+    arg = omega[..., 0] * shift_px[0] + omega[..., 1] * shift_px[1]
+    return torch.polar(torch.ones_like(arg), arg)
+
+
 class DainrMethod(Method):
     name = "dainr"
     stateful = ("model", "optimizer")
@@ -194,7 +248,10 @@ class DainrMethod(Method):
         super().__init__(prep, resolve_config(config, prep.device))
         self.model = build_model(prep, self.config)
         self.optimizer = make_optimizer(self.model, self.config)
+        self._base_lrs = [g["lr"] for g in self.optimizer.param_groups]
         self._k = min(self.config.frames_per_step, prep.n_frames)
+        if self.config.coarse_to_fine > 0:
+            self.model.level_weights.copy_(level_weights(self.config, 0))
 
     @property
     def total_steps(self) -> int:
@@ -204,21 +261,55 @@ class DainrMethod(Method):
         n = self.prep.n_frames
         if self._k == 1:
             return torch.randint(n, (1,))
+        if self.config.temporal_tv > 0:  # a run of consecutive frames for the TV term
+            return torch.randint(n - self._k + 1, (1,)) + torch.arange(self._k)
         return torch.randperm(n)[: self._k]
 
-    def data_loss(self, images: torch.Tensor, frames: torch.Tensor) -> torch.Tensor:
-        """Eq. (1) on the frames of a step: L1 over all coils and samples."""
-        y = self.prep.op.forward(images, frames=frames)
-        d = y - self.prep.kspace[frames.to(self.prep.device)]
+    def data_loss(
+        self, images: torch.Tensor, frames: torch.Tensor, shift_px: torch.Tensor | None = None
+    ) -> torch.Tensor:
+        """Eq. (1) on the frames of a step: L1 over all coils and samples.
+
+        ``shift_px`` (y, x): the images were sampled that many pixels off the grid, so
+        the data are compared after the matching phase ramp (:func:`shift_phase`).
+        """
+        idx = frames.to(self.prep.device)
+        op = self.prep.op
+        target = self.prep.kspace[idx]
+        if shift_px is None:
+            y = op.forward(images, frames=frames)
+        else:  # the coil maps are read at the same shifted points as the image
+            maps = shifted_maps(op.maps, shift_px)
+            y = op.backend.forward(images[:, None] * maps[None], op.omega[idx])
+            target = target * shift_phase(op.omega[idx], shift_px)[:, None]
+        d = y - target
         if self.config.loss == "l1-ri":
             return d.real.abs().mean() + d.imag.abs().mean()
+        if self.config.loss == "l2":
+            return (d.real.square() + d.imag.square()).mean()
         return d.abs().mean()
 
     def step(self, step: int) -> float:
+        cfg = self.config
         self.model.train()
+        if cfg.lr_schedule != "constant":
+            f = lr_factor(cfg, step)
+            for g, base in zip(self.optimizer.param_groups, self._base_lrs):
+                g["lr"] = base * f
+        if cfg.coarse_to_fine > 0:
+            self.model.level_weights.copy_(level_weights(cfg, step))
         frames = self._pick_frames().to(self.prep.device)
-        images = self.model.frames(frames)
-        loss = self.data_loss(images, frames)
+        shift_px = None
+        if cfg.jitter:  # one uniform sub-pixel offset per step, within half a pixel
+            shift_px = torch.rand(2, device=self.prep.device) - 0.5  # (y, x) pixels
+            ny, nx = self.prep.image_shape
+            norm = shift_px.flip(0) * torch.tensor([2.0 / nx, 2.0 / ny], device=shift_px.device)
+            images = self.model.frames(frames, shift=norm)
+        else:
+            images = self.model.frames(frames)
+        loss = self.data_loss(images, frames, shift_px)
+        if cfg.temporal_tv > 0:
+            loss = loss + cfg.temporal_tv * (images[1:] - images[:-1]).abs().mean()
         # Keep gradient buffers: the hash table accumulates into its own in place.
         self.optimizer.zero_grad(set_to_none=False)
         loss.backward()

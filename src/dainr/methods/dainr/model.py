@@ -10,6 +10,8 @@ are in frame units (``2.5`` is halfway between frames 2 and 3).
 
 from __future__ import annotations
 
+from typing import TYPE_CHECKING
+
 import torch
 from torch import nn
 from torch.nn import functional as nnf
@@ -18,12 +20,13 @@ from .encoding import FrequencyEncoding
 from .hashgrid import HashGrid
 from .networks import MLP
 
-#: Scale of the deformation network's last layer at initialisation: the fit starts
-#: from (almost) no deformation, so the shared canonical image forms first.
-DEFORM_LAST_GAIN = 1e-3
+if TYPE_CHECKING:
+    from .method import DainrConfig
 
 FEATURE_SOURCES = ("frame", "neighbours", "off")
-CANONICAL_INPUTS = ("paper", "released")
+#: paper [ϕ(x'), f']; released [ϕ(x'), γ(x), γ(t), f']; time [ϕ(x'), γ(t), f'] (a canonical
+#: image that may change with t: contrast that a deformation cannot give)
+CANONICAL_INPUTS = ("paper", "released", "time")
 
 
 def pixel_centres(ny: int, nx: int, device=None) -> torch.Tensor:
@@ -60,55 +63,58 @@ def feature_frames(times: torch.Tensor, n_frames: int) -> tuple[torch.Tensor, to
 
 
 class DainrModel(nn.Module):
+    """The networks of one fit, shaped by a :class:`~dainr.methods.dainr.DainrConfig`.
+
+    ``hash_grid`` replaces the grid the config describes (tests pass tiny ones);
+    ``cfg.hash_backend`` must be resolved (``torch`` or ``tcnn``) when none is given.
+    """
+
     def __init__(
         self,
         image_shape: tuple[int, int],
         n_frames: int,
         features: torch.Tensor | None,
-        *,
-        feature_source: str = "frame",
-        canonical_input: str = "paper",
-        freq_xy: int = 10,
-        freq_t: int = 6,
-        deform_width: int = 64,
-        deform_layers: int = 5,
-        canon_width: int = 64,
-        canon_layers: int = 5,
-        bias: bool = False,
+        cfg: DainrConfig,
         hash_grid: HashGrid | None = None,
-        mlp_bf16: bool = False,
     ):
         super().__init__()
-        if feature_source not in FEATURE_SOURCES:
-            raise ValueError(f"features must be one of {FEATURE_SOURCES}, got {feature_source!r}")
-        if canonical_input not in CANONICAL_INPUTS:
-            raise ValueError(
-                f"canonical_input must be one of {CANONICAL_INPUTS}, got {canonical_input!r}"
-            )
-        if feature_source != "off" and features is None:
-            raise ValueError(f"features={feature_source!r} needs the feature maps")
+        if cfg.features != "off" and features is None:
+            raise ValueError(f"features={cfg.features!r} needs the feature maps")
         self.ny, self.nx = int(image_shape[0]), int(image_shape[1])
         self.n_frames = int(n_frames)
-        self.feature_source = feature_source
-        self.mlp_bf16 = mlp_bf16
-        self.canonical_input = canonical_input
-        self.enc_xy = FrequencyEncoding(2, freq_xy)
-        self.enc_t = FrequencyEncoding(1, freq_t)
-        self.hash = hash_grid if hash_grid is not None else HashGrid()
+        self.feature_source = cfg.features
+        self.mlp_bf16 = cfg.mlp_precision == "bf16"
+        self.canonical_input = cfg.canonical_input
+        self.enc_xy = FrequencyEncoding(2, cfg.freq_xy)
+        self.enc_t = FrequencyEncoding(1, cfg.freq_t)
+        if hash_grid is None:
+            hash_grid = HashGrid(
+                cfg.hash_levels,
+                cfg.hash_features,
+                cfg.hash_log2_size,
+                cfg.hash_base_resolution,
+                cfg.growth,
+                cfg.hash_backend,
+            )
+        self.hash = hash_grid
         d_xy, d_t = self.enc_xy.out_dim, self.enc_t.out_dim
         self.deform = MLP(
-            d_xy + d_t, deform_width, deform_layers, 2, bias, last_gain=DEFORM_LAST_GAIN
+            d_xy + d_t, cfg.deform_width, cfg.deform_layers, 2, cfg.bias, last_gain=cfg.deform_gain
         )
         n_feat = 0
-        if feature_source != "off":
-            n_feat = features.shape[1] * (2 if feature_source == "neighbours" else 1)
-        canon_in = self.hash.out_dim + n_feat + (d_xy + d_t if canonical_input == "released" else 0)
-        self.canon = MLP(canon_in, canon_width, canon_layers, 2, bias)
+        if cfg.features != "off":
+            n_feat = features.shape[1] * (2 if cfg.features == "neighbours" else 1)
+        extra = {"paper": 0, "released": d_xy + d_t, "time": d_t}[cfg.canonical_input]
+        self.canon = MLP(
+            self.hash.out_dim + n_feat + extra, cfg.canon_width, cfg.canon_layers, 2, cfg.bias
+        )
         coords = pixel_centres(self.ny, self.nx)
         self.register_buffer("coords", coords, persistent=False)
         self.register_buffer("gamma_xy", self.enc_xy(coords), persistent=False)
+        #: weight of each hash level's features (the coarse-to-fine schedule sets it)
+        self.register_buffer("level_weights", torch.ones(self.hash.n_levels), persistent=False)
         # Features are recomputed from the data at construction, never stored in checkpoints.
-        if features is not None and feature_source != "off":
+        if features is not None and cfg.features != "off":
             f = features.to(torch.float32).flatten(2).transpose(1, 2).contiguous()  # [F, N, C]
             self.register_buffer("features", f, persistent=False)
         else:
@@ -146,9 +152,16 @@ class DainrModel(nn.Module):
             d = self.deform([gxy, gt[:, None, :]]).float()
         return d.expand(gt.shape[0], gxy.shape[0], 2)
 
-    def frames(self, frame_idx: torch.Tensor) -> torch.Tensor:
-        """The complex images ``[B, ny, nx]`` of integer frames (the training path)."""
-        return self.render(frame_idx.to(torch.float32))
+    def frames(self, frame_idx: torch.Tensor, shift: torch.Tensor | None = None) -> torch.Tensor:
+        """The complex images ``[B, ny, nx]`` of integer frames (the training path).
+
+        ``shift`` (x, y) in the ``[-1, 1]`` units: the images sampled at the pixel
+        centres plus ``shift`` (sub-pixel jitter; the data must be shifted to match).
+        """
+        times = frame_idx.to(torch.float32)
+        if shift is None:
+            return self.render(times)
+        return self._at_points(times, self.coords + shift.to(self.coords), self.ny, self.nx)
 
     def render(
         self, times: torch.Tensor, upscale: float = 1.0, coords: str = "nearest"
@@ -158,7 +171,8 @@ class DainrModel(nn.Module):
         ``coords="nearest"`` (paper §2.1): deformed coordinates are computed on the
         image grid and upsampled by nearest neighbour, features bilinearly.
         ``coords="continuous"``: the deformation is evaluated at the finer grid's own
-        pixel centres (the representation read as a continuous function).
+        pixel centres (the representation read as a continuous function; trained as
+        one only with ``DainrConfig.jitter``).
         """
         if coords not in ("nearest", "continuous"):
             raise ValueError(f"coords must be nearest or continuous, got {coords!r}")
@@ -167,33 +181,69 @@ class DainrModel(nn.Module):
         H, W = self.ny, self.nx
         if upscale != 1.0:
             H, W = int(round(self.ny * upscale)), int(round(self.nx * upscale))
-        feats = self.frame_features(times)
         if (H, W) == (self.ny, self.nx):
-            gxy = self.gamma_xy
-            pts = self.coords + self.deformation(times)  # [B, N, 2]
-        elif coords == "continuous":
-            hr = pixel_centres(H, W, self.coords.device)
-            gxy = self.enc_xy(hr)
-            pts = hr + self.deformation(times, gxy)
-            if feats is not None:
-                feats = self._upsample(feats, H, W, "bilinear")
-        else:
-            pts = self._upsample(self.coords + self.deformation(times), H, W, "nearest")
-            gxy = None
-            if self.canonical_input == "released":  # the released code upsamples γ(x) alike
-                gxy = self._upsample(self.gamma_xy.expand(B, -1, -1), H, W, "nearest")
-            if feats is not None:
-                feats = self._upsample(feats, H, W, "bilinear")
-        M = pts.shape[1]
-        parts = [self.hash(pts.reshape(B * M, 2)).reshape(B, M, -1)]
-        if self.canonical_input == "released":
-            gt = self.enc_t(self.t_norm(times)[:, None])
-            parts += [gxy, gt[:, None, :]]
+            return self._canonical(
+                times,
+                self.coords + self.deformation(times),
+                self.gamma_xy,
+                self.frame_features(times),
+                H,
+                W,
+            )
+        if coords == "continuous":
+            return self._at_points(times, pixel_centres(H, W, self.coords.device), H, W)
+        feats = self.frame_features(times)
+        pts = self._upsample(self.coords + self.deformation(times), H, W, "nearest")
+        gxy = None
+        if self.canonical_input == "released":  # the released code upsamples γ(x) alike
+            gxy = self._upsample(self.gamma_xy.expand(B, -1, -1), H, W, "nearest")
+        if feats is not None:
+            feats = self._upsample(feats, H, W, "bilinear")
+        return self._canonical(times, pts, gxy, feats, H, W)
+
+    def _at_points(self, times: torch.Tensor, xy: torch.Tensor, H: int, W: int) -> torch.Tensor:
+        """Images at the points ``xy[H*W, 2]`` (deformation and features evaluated there)."""
+        gxy = self.enc_xy(xy)
+        pts = xy + self.deformation(times, gxy)
+        feats = self.frame_features(times)
+        if feats is not None:
+            feats = self._sample(feats, xy)
+        return self._canonical(times, pts, gxy, feats, H, W)
+
+    def _canonical(
+        self,
+        times: torch.Tensor,
+        pts: torch.Tensor,
+        gxy: torch.Tensor | None,
+        feats: torch.Tensor | None,
+        H: int,
+        W: int,
+    ) -> torch.Tensor:
+        """Ψ_x at the canonical points ``pts[B, M, 2]`` -> complex ``[B, H, W]``."""
+        B, M = pts.shape[:2]
+        h = self.hash(pts.reshape(B * M, 2)).reshape(B, M, -1)
+        if not bool((self.level_weights == 1).all()):
+            h = h * self.level_weights.repeat_interleave(self.hash.n_features)
+        parts = [h]
+        if self.canonical_input != "paper":
+            gt = self.enc_t(self.t_norm(times)[:, None])[:, None, :]
+            parts += [gxy, gt] if self.canonical_input == "released" else [gt]
         if feats is not None:
             parts.append(feats)
         with self._mlp_precision():
             out = self.canon(parts)  # [B, M, 2]
         return torch.view_as_complex(out.float().contiguous()).reshape(B, H, W)
+
+    def _sample(self, v: torch.Tensor, xy: torch.Tensor) -> torch.Tensor:
+        """``v[B, N, C]`` on the image grid, bilinearly at the points ``xy[M, 2]`` ->
+        ``[B, M, C]`` (edge values outside, as bilinear upsampling has)."""
+        B, _, C = v.shape
+        img = v.transpose(1, 2).reshape(B, C, self.ny, self.nx)
+        grid = xy.reshape(1, 1, -1, 2).expand(B, -1, -1, -1)
+        out = nnf.grid_sample(
+            img, grid, mode="bilinear", padding_mode="border", align_corners=False
+        )
+        return out[:, :, 0].transpose(1, 2)
 
     def _mlp_precision(self):
         """bf16 autocast of the MLPs' matrix products when asked for; a no-op otherwise."""
