@@ -201,3 +201,10 @@ def test_napari_reader_opens_raw_volumes_and_volume_outputs_as_4d(mrd, vol, tmp_
     data, meta, _ = napari_get_reader(str(out))(str(out))[0]
     assert data.shape == (3, 1, 24, 24) and meta["metadata"]["dainr_slices"] == [1]
     np.testing.assert_allclose(data[:, 0], np.abs(first.frames), rtol=1e-5)
+
+
+def test_api_reconstruct_volume_returns_the_volume(thread_client, mrd):
+    import dainr
+
+    r = dainr.reconstruct_volume(mrd, "nufft", slices="0", client=thread_client, spokes_per_frame=SPF)
+    assert r.frames.shape == (3, 1, 24, 24) and r.slices == [0] and not r.partial
