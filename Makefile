@@ -6,8 +6,10 @@ BIN := $(VENV)/bin
 # resolving an unpinned torch to a multi-GB CUDA build.
 TORCH ?= torch==2.13.0
 STAMP := $(VENV)/.installed
+# what ruff checks and formats: all Python of the repository
+LINT_PATHS := src napari_dainr tests benchmarks
 
-.PHONY: demo test lint bench clean
+.PHONY: demo test gui-ready lint format bench clean
 
 $(BIN)/python:
 	$(PY) -m venv $(VENV)
@@ -21,12 +23,22 @@ $(STAMP): $(BIN)/python pyproject.toml
 demo: $(STAMP)
 	$(BIN)/dainr demo
 
-test: $(STAMP)
+# The GUI tests open real napari windows: without an X server and Qt's X11 libraries, Qt
+# aborts the whole pytest process mid-run. Install them first (as root), or stop here
+# with one line naming them.
+test: $(STAMP) gui-ready
 	$(BIN)/python -m pytest -q
 
+gui-ready: $(STAMP)
+	@$(BIN)/python .ci/gui_ready.py
+
 lint: $(STAMP)
-	$(BIN)/ruff check src napari_dainr tests benchmarks
-	$(BIN)/ruff format --check src napari_dainr tests benchmarks
+	$(BIN)/ruff check $(LINT_PATHS)
+	$(BIN)/ruff format --check $(LINT_PATHS)
+
+format: $(STAMP)
+	$(BIN)/ruff check --fix $(LINT_PATHS)
+	$(BIN)/ruff format $(LINT_PATHS)
 
 bench: $(STAMP)
 	$(BIN)/python benchmarks/quality.py --quick

@@ -41,6 +41,31 @@ def test_dainr_help_imports_no_torch():
     assert "TORCH False" in out
 
 
+def test_dainr_help_imports_no_subcommand_module():
+    out = run_fresh(
+        "import sys\n"
+        "from dainr.cli import main\n"
+        "try:\n"
+        "    main(['--help'])\n"
+        "except SystemExit:\n"
+        "    pass\n"
+        "print('LOADED', sorted(m for m in sys.modules if m.endswith('_cmd')))\n"
+    )
+    assert "LOADED []" in out
+
+
+def test_each_subcommand_registers_with_its_listed_help():
+    import argparse
+
+    from dainr.cli import SUBCOMMANDS, build_parser
+
+    for name, line in SUBCOMMANDS.items():
+        parser = build_parser([name])
+        [sub] = [a for a in parser._actions if isinstance(a, argparse._SubParsersAction)]
+        helps = {c.dest: c.help for c in sub._choices_actions}
+        assert helps == SUBCOMMANDS, name  # the module's own help equals the listed one
+
+
 def test_subcommand_help_imports_no_torch():
     out = run_fresh(
         "import sys\n"
