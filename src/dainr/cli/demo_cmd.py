@@ -44,7 +44,7 @@ def run(args: argparse.Namespace) -> int:
     try:
         import napari
     except ImportError:
-        print("demo: napari is not installed (pip install 'napari-dainr[napari]') to view the result")
+        print("demo: napari is not installed (pip install 'napari-dainr[all]') to view the result")
         return 0
     viewer = napari.Viewer(title="napari-dainr demo")
     viewer.open(str(sample), plugin="napari-dainr")
