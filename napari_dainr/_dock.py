@@ -48,6 +48,6 @@ class DockWatcher(QObject):
         elif obj is self.dock:
             if kind == QEvent.Type.Close:
                 self.on_close()
-            elif kind == QEvent.Type.Show:
+            elif kind in (QEvent.Type.Show, QEvent.Type.ShowToParent):  # shown again
                 self.on_open()
         return False

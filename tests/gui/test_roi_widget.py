@@ -41,15 +41,23 @@ def test_roi_curve_equals_hand_computed_means(viewer_roi, known_series):
     np.testing.assert_array_equal(c.times, np.arange(5))
 
 
-def test_ellipse_named_ao_gives_one_value_per_frame(viewer_roi, known_series):
+def test_ellipse_curve_equals_the_mean_over_its_pixels(viewer_roi, known_series):
     viewer, widget = viewer_roi
     widget.draw("AO")
     shapes = viewer.layers[ROI_LAYER]
     assert shapes.mode == "add_ellipse" and viewer.layers.selection.active.name == ROI_LAYER
-    widget.add_ellipse("AO", np.array([[8.0, 8.0], [8.0, 24.0], [24.0, 24.0], [24.0, 8.0]]))
+    # A circle of radius^2 27.5 around pixel (16, 12): the pixel centres inside are those with
+    # dy^2 + dx^2 <= 26 (the next is 29), well clear of the outline's polygon approximation.
+    r = np.sqrt(27.5)
+    widget.add_ellipse(
+        "AO", np.array([[16 - r, 12 - r], [16 - r, 12 + r], [16 + r, 12 + r], [16 + r, 12 - r]])
+    )
     curves = widget.update_curves()
     assert [(c.roi, c.layer) for c in curves] == [("AO", "known")]
-    assert curves[0].values.shape == (5,) and np.isfinite(curves[0].values).all()
+    yy, xx = np.mgrid[:32, :32]
+    inside = (yy - 16) ** 2 + (xx - 12) ** 2 < 27.5
+    assert inside.sum() == 89
+    np.testing.assert_allclose(curves[0].values, known_series[:, inside].mean(axis=1), rtol=1e-6)
     # Colours match between the outline and the plot; AO has its own fixed colour.
     np.testing.assert_allclose(curves[0].color[:3], [1.0, 77 / 255, 77 / 255], atol=1e-2)
 

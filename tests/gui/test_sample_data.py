@@ -12,16 +12,20 @@ pytestmark = pytest.mark.gui
 
 
 @pytest.mark.parametrize(
-    "key, name", [("cardiac", "cardiac phantom (gridding)"), ("dce", "DCE sample (gridding)")]
+    "key, name, shape, spokes",
+    [
+        ("cardiac", "cardiac phantom (gridding)", (16, 96, 96), (208, 13)),
+        ("dce", "DCE sample (gridding)", (16, 96, 96), (544, 34)),
+    ],
 )
-def test_sample_opens_as_fittable_kspace(make_napari_viewer_proxy, key, name):
+def test_sample_opens_as_fittable_kspace(make_napari_viewer_proxy, key, name, shape, spokes):
     viewer = make_napari_viewer_proxy()
     layers = viewer.open_sample("napari-dainr", key)
     assert [x.name for x in layers] == [name]
     layer = layers[0]
     data = layer.metadata[L.KSPACE]
-    assert layer.data.ndim == 3 and layer.data.shape[1:] == tuple(data.image_shape)
-    assert layer.data.shape[0] == data.n_spokes // layer.metadata[L.SPOKES]
+    assert layer.data.shape == shape and tuple(data.image_shape) == shape[1:]
+    assert (data.n_spokes, layer.metadata[L.SPOKES]) == spokes  # (in the file, per frame)
     widget = ReconstructionWidget(viewer)
     assert widget.inputs.layer.name == name  # ready to fit
 

@@ -23,3 +23,14 @@ def test_thin_progress_keeps_snapshots_ends_and_the_step_before_each_snapshot():
 def test_thin_progress_passes_everything_when_steps_are_slow():
     msgs = [Progress(i, 5, 1.0, 0.0) for i in range(1, 6)]
     assert list(thin_progress(iter(msgs), interval=0.0)) == msgs
+
+
+def test_thin_progress_passes_every_new_heldout_loss():
+    # held-out evaluated every 10 steps; an engine may repeat the value in between
+    msgs = []
+    for i in range(1, 101):
+        m = Progress(i, 100, 1.0 / i, 0.0)
+        object.__setattr__(m, "heldout", 1.0 / (i // 10) if i >= 10 else float("nan"))
+        msgs.append(m)
+    out = list(thin_progress(iter(msgs), interval=3600.0))
+    assert [m.step for m in out] == [1, 10, 20, 30, 40, 50, 60, 70, 80, 90, 100]
