@@ -15,7 +15,10 @@ from .result import Reconstruction
 from .session import FitSpec, build_method, fit_stream, messages_only
 
 #: make_method / fit keywords that describe the preparation, not the method's config
-_SPEC_KEYS = ("spokes_per_frame", "coil_maps", "dcf", "device", "backend")
+_SPEC_KEYS = (
+    "spokes_per_frame", "coil_maps", "dcf", "device", "backend",
+    "holdout", "holdout_every", "early_stop",
+)  # fmt: skip
 
 
 def _checked(data: KSpaceData | str | os.PathLike) -> KSpaceData | str | os.PathLike:
@@ -100,16 +103,35 @@ def reconstruct(
     method: str = DEFAULT_METHOD,
     *,
     progress: bool = False,
+    ensemble: int = 1,
+    parallel: bool | None = None,
     **options,
 ) -> Reconstruction:
     """Run a fit to the end and return its :class:`Reconstruction`.
 
+    ``ensemble=K`` > 1 fits K seeds (``seed`` .. ``seed + K - 1``) and returns their mean
+    with the per-pixel std of their magnitudes in ``std`` (:mod:`dainr.ensemble`;
+    ``parallel`` as there).
+
     ``progress=True`` shows a tqdm bar on stderr (a line per tenth of the steps when
     stderr is a file or a pipe).
     """
+    if ensemble != 1:
+        return _reconstruct_ensemble(data, method, ensemble, parallel, dict(options))
     messages = fit(data, method, **options)
     if progress:
         from .cli.progress import drain_showing_progress
 
         return drain_showing_progress(messages)
     return drain(messages)
+
+
+def _reconstruct_ensemble(data, method: str, k: int, parallel: bool | None, opts: dict) -> Reconstruction:
+    from .ensemble import reconstruct_ensemble
+
+    for key in ("checkpoint", "checkpoint_every", "resume"):
+        if opts.pop(key, None) is not None:
+            raise ValueError(f"{key} is per fit: an ensemble of {k} fits takes none")
+    run = {key: opts.pop(key) for key in ("stop", "snapshot_every", "snapshot_seconds") if key in opts}
+    spec = _spec(method, opts.pop("config", None), opts.pop("seed", 0), opts)
+    return reconstruct_ensemble(_checked(data), spec, k, parallel=parallel, **run)

@@ -27,6 +27,7 @@ import torch
 from .config import to_dict
 from .device import OOM_ADVICE, free_device_memory, oom_guarded
 from .errors import FitError
+from .holdout import Selection
 from .metrics import PeakMemory
 from .prepare import PreparedSeries
 from .result import Reconstruction
@@ -40,6 +41,10 @@ class Progress:
     total: int
     loss: float
     seconds: float  #: wall time since the fit started
+    #: held-out loss of the latest evaluation (:mod:`dainr.holdout`); nan before the first
+    heldout: float = float("nan")
+    #: step of the best held-out loss so far (the state the fit will return); None before
+    best_step: int | None = None
 
     @property
     def eta(self) -> float:
@@ -107,6 +112,42 @@ class Method(ABC):
         for name in self.stateful:
             getattr(self, name).load_state_dict(state[name])
 
+    #: False for one-shot methods (gridding): no held-out spokes, no /history, no chosen step
+    iterative: bool = True
+
+    def heldout_loss(self, frames: torch.Tensor | None = None) -> float:
+        """Mean ``|A x - y|`` on the held-out spokes of every frame; nan when none are held out.
+
+        ``frames`` is the current estimate when the loop has it at hand already (a
+        snapshot at the same step); methods with a cheaper path may override this.
+        """
+        held = self.prep.heldout
+        if held is None:
+            return float("nan")
+        if frames is None:
+            frames = _frames(self)
+        return held.loss(frames)
+
+    def result_state(self) -> dict[str, Any]:
+        """A CPU copy of what :meth:`current_frames` (and rendering) depend on.
+
+        The networks' weights among :attr:`stateful` (no optimiser state); methods
+        without networks copy their whole :meth:`state_dict`.
+        """
+        nets = {n: getattr(self, n) for n in self.stateful}
+        nets = {n: m for n, m in nets.items() if isinstance(m, torch.nn.Module)}
+        if not nets:
+            return _cpu_copy(self.state_dict())
+        return {n: _cpu_copy(m.state_dict()) for n, m in nets.items()}
+
+    def load_result_state(self, state: dict[str, Any]) -> None:
+        nets = {n: getattr(self, n) for n in self.stateful}
+        if set(state) and set(state) <= set(nets):
+            for n, sd in state.items():
+                nets[n].load_state_dict(sd)
+        else:
+            self.load_state_dict(state)
+
     def done(self) -> bool:
         """True once further steps would change nothing (an iterative method converged):
         the loop then ends with a complete result of the steps run so far."""
@@ -114,6 +155,17 @@ class Method(ABC):
 
     def release(self) -> None:
         """Drop large tensors (the plugin calls this at the end of a fit)."""
+
+
+def _cpu_copy(obj: Any) -> Any:
+    """``obj`` with every tensor copied to the CPU (nested dicts, lists and tuples kept)."""
+    if isinstance(obj, torch.Tensor):
+        return obj.detach().to("cpu", copy=True)
+    if isinstance(obj, dict):
+        return {k: _cpu_copy(v) for k, v in obj.items()}
+    if isinstance(obj, (list, tuple)):
+        return type(obj)(_cpu_copy(v) for v in obj)
+    return obj
 
 
 def seed_everything(seed: int) -> None:
@@ -142,9 +194,13 @@ def _set_rng_state(s: dict[str, Any]) -> None:
 
 
 def save_checkpoint(
-    path: str | os.PathLike, method: Method, step: int, losses: list[float]
+    path: str | os.PathLike,
+    method: Method,
+    step: int,
+    losses: list[float],
+    selection: dict[str, Any] | None = None,
 ) -> None:
-    """Model, optimiser, RNG and step, written atomically."""
+    """Model, optimiser, RNG, step and held-out bookkeeping, written atomically."""
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
     tmp = path.with_name(f".{path.name}.part")
@@ -156,6 +212,7 @@ def save_checkpoint(
             "losses": list(losses),
             "state": method.state_dict(),
             "rng": _rng_state(),
+            "selection": selection,
         },
         tmp,
     )
@@ -186,16 +243,25 @@ def run_fit(
     checkpoint: str | os.PathLike | None = None,
     checkpoint_every: int | None = None,
     resume: str | os.PathLike | None = None,
+    holdout_every: int | None = None,
+    early_stop: int | None = None,
 ) -> Iterator[Message]:
     """Drive ``method`` to its end (or to a stop, or until it is done) and yield messages.
 
     ``seed`` (when given) fixes every RNG before the first step; :mod:`dainr.session`
     seeds once before building the method and passes none. Resuming restores the RNG
     state saved with the checkpoint, so a resumed run equals an uninterrupted one.
+
+    With held-out spokes (``method.prep.heldout``) the estimate is scored on them every
+    ``holdout_every`` steps (default: about 50 times per fit) and at the last step; the
+    result is the best-scoring state (``chosen_step``), and the fit ends early once
+    ``early_stop`` evaluations in a row brought no new best (None: the default of
+    :mod:`dainr.holdout`, 0: never).
     """
     stop = stop or StopRequest()
     total = method.total_steps
     losses: list[float] = []
+    sel = Selection(method, total, holdout_every, early_stop)
     start = 0
     if seed is not None:
         seed_everything(seed)
@@ -208,6 +274,8 @@ def run_fit(
         method.load_state_dict(ck["state"])
         _set_rng_state(ck["rng"])
         start, losses = ck["step"], list(ck["losses"])
+        if ck.get("selection"):
+            sel.load(ck["selection"])
         log.info("resumed from %s at step %d", resume, start)
     t0 = time.perf_counter()
     last_snap_t = t0
@@ -226,6 +294,10 @@ def run_fit(
             partial=is_partial,
             steps_done=steps_done,
             loss_history=list(losses),
+            history=sel.history(losses),
+            heldout_spokes=None
+            if method.prep.heldout is None
+            else method.prep.heldout.split.acquisition_index(),
             attrs=dict(method.prep.series.attrs)
             | {
                 "coil_maps_source": method.prep.coil_maps_source,
@@ -262,28 +334,44 @@ def run_fit(
                 )
             losses.append(loss)
             now = time.perf_counter()
-            yield Progress(step + 1, total, loss, now - t0)
             due = (snapshot_every and (step + 1) % snapshot_every == 0) or (
                 snapshot_seconds is not None and now - last_snap_t >= snapshot_seconds
             )
-            if due and step + 1 < total:
-                last_snap_t = now
+            due = bool(due and step + 1 < total)
+            frames = None
+            if due or sel.due(step + 1):
+                # one estimate serves both the snapshot and the held-out evaluation
                 frames, oom = oom_guarded(_frames, method)
                 if oom is not None:
-                    raise out_of_memory(f"the snapshot after step {step + 1}", oom)
+                    raise out_of_memory(f"the estimate after step {step + 1}", oom)
+            sel.after_step(step + 1, frames)
+            yield Progress(step + 1, total, loss, now - t0, sel.latest, sel.best_step)
+            if due:
+                last_snap_t = now
                 last_good = (step + 1, frames)
                 yield Snapshot(step + 1, _to_user(last_good[1], method.prep), loss)
             if checkpoint and checkpoint_every and (step + 1) % checkpoint_every == 0:
-                save_checkpoint(checkpoint, method, step + 1, losses)
+                save_checkpoint(checkpoint, method, step + 1, losses, sel.state())
+            if sel.should_stop and step + 1 < total:
+                sel.stopped_early = True
+                log.info(
+                    "early stop after step %d: no better held-out loss in %d evaluations "
+                    "(best at step %d)", step + 1, sel.patience, sel.best_step
+                )
+                step += 1
+                break
         else:
             step = total
         done = step  # the steps run: fewer than total after a stop or a convergence
         if checkpoint:
-            save_checkpoint(checkpoint, method, done, losses)
+            save_checkpoint(checkpoint, method, done, losses, sel.state())
+        chosen = sel.choose(done)
         frames, oom = oom_guarded(_frames, method)
         if oom is not None:
             raise out_of_memory("the final frames", oom)
         final = result(frames, done, partial)
+        final.chosen_step = chosen
+        final.early_stopped = sel.stopped_early
     final.peak_memory_bytes = mem.peak
     final.seconds = time.perf_counter() - t0
     yield Snapshot(done, final.frames, losses[-1] if losses else float("nan"))

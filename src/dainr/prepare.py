@@ -10,6 +10,7 @@ import torch
 
 from .data import KSpaceData, RadialSeries
 from .errors import InputError
+from .holdout import HeldOut, make_split, split_series
 from .physics.coils import estimate_coil_maps
 from .physics.density import compute_dcf
 from .physics.operator import RadialOperator
@@ -42,6 +43,8 @@ class PreparedSeries:
     coil_maps_source: str  #: "file", "user" or "estimated"
     #: how the series was prepared (dcf, NUFFT backend, device, eps, coil maps): every output records it
     settings: dict = field(default_factory=dict)
+    #: the held-out spokes (never in ``op``/``kspace``/``gridding``), or None when none are held out
+    heldout: HeldOut | None = None
 
     @property
     def n_frames(self) -> int:
@@ -71,19 +74,30 @@ def prepare_series(
     device: str | torch.device | None = "auto",
     backend: str = "auto",
     nufft_eps: float = 1e-4,
+    holdout: float = 0.0,
+    holdout_seed: int = 0,
 ) -> PreparedSeries:
-    """Bin, pick coil maps (given > file > estimated), weigh, grid and normalise."""
+    """Bin, pick coil maps (given > file > estimated), weigh, grid and normalise.
+
+    ``holdout`` > 0 sets that fraction of every frame's spokes aside (:mod:`dainr.holdout`):
+    coil maps, density weights, gridding images, scale and the training samples come from
+    the other spokes only, so that the held-out loss judges data the fit never saw.
+    """
     dev = resolve_device(device)
     series = data.binned(spokes_per_frame)
+    split = make_split(series.n_frames, series.spokes_per_frame, holdout, holdout_seed)
+    held_series = None
+    if split.n_held:
+        series, held_series = split_series(series, split)
     if coil_maps is not None:
         maps, src = coil_maps, "user"
     elif series.coil_maps is not None:
         maps, src = series.coil_maps, "file"
     else:
         log.info("no coil maps in the file: estimating them from the time-averaged data")
-        used = series.binning.n_used
+        used = np.sort(split.acquisition_index("kept").ravel())
         maps = estimate_coil_maps(
-            data.kspace[:, :used], data.trajectory[:used], series.image_shape, backend="auto"
+            data.kspace[:, used], data.trajectory[used], series.image_shape, backend="auto"
         )
         src = "estimated"
     series.coil_maps = maps
@@ -102,7 +116,15 @@ def prepare_series(
         "nufft_eps": nufft_eps,
         "coil_maps_source": src,
     }
-    return PreparedSeries(series, op, k * scale, w, grid * scale, scale, src, settings)
+    heldout = None
+    if held_series is not None:
+        held_op = RadialOperator(
+            held_series.trajectory, series.image_shape, maps, device=dev, backend=backend, eps=nufft_eps
+        )
+        held_k = torch.as_tensor(held_series.kspace, device=dev) * scale
+        heldout = HeldOut(split, held_op, held_k)
+        settings["holdout"] = split.settings()
+    return PreparedSeries(series, op, k * scale, w, grid * scale, scale, src, settings, heldout)
 
 
 #: density compensation choices; "auto" is the file's /dcf when present, else ramp
@@ -118,5 +140,7 @@ def _density_weights(data: KSpaceData, series: RadialSeries, method: str) -> tup
             raise InputError(data.source, "dcf", "--dcf file asks for the file's density compensation, but the file has no /dcf")
         return series.dcf, "file"
     kind = "ramp" if method == "auto" else method
-    w = compute_dcf(series.trajectory, series.image_shape, series.spokes_per_frame, series.n_readout, kind)
+    # the spokes actually in the series (fewer than the binning's when some are held out)
+    spokes = series.kspace.shape[-1] // series.n_readout
+    w = compute_dcf(series.trajectory, series.image_shape, spokes, series.n_readout, kind)
     return w, kind

@@ -23,6 +23,20 @@ class Reconstruction:
     loss_history: list[float] = field(default_factory=list)
     attrs: dict[str, Any] = field(default_factory=dict)  #: the input's attributes, carried over
     upscale: float = 1.0
+    #: float64 [N, 3] per step: step, training loss, held-out loss (nan where not evaluated);
+    #: None for one-shot methods (gridding)
+    history: np.ndarray | None = None
+    #: the step whose state ``frames`` is: the best held-out loss (the last step without
+    #: held-out spokes); None for one-shot methods
+    chosen_step: int | None = None
+    early_stopped: bool = False  #: the fit ended before its step count: no better held-out loss
+    #: ensembles: float32 [F, ny, nx], per pixel and frame the standard deviation over the
+    #: members of the magnitude (ddof=1), in the input's intensity scale; ``frames`` is then
+    #: the members' complex mean
+    std: np.ndarray | None = None
+    ensemble: int = 1  #: members averaged into ``frames``
+    #: int64 [F, n]: acquisition-order indices of the spokes held out of the fit, if any
+    heldout_spokes: np.ndarray | None = None
 
     @property
     def magnitude(self) -> np.ndarray:

@@ -18,6 +18,7 @@ import numpy as np
 
 from .config import build_config
 from .data import KSpaceData
+from .holdout import DEFAULT_FRACTION
 from .loop import Message, Method, StopRequest, run_fit, seed_everything
 from .methods import DEFAULT_METHOD, get_method
 
@@ -40,6 +41,13 @@ class FitSpec:
     backend: str = "auto"
     #: one seed for everything random: network initialisation, frame order, held-out spokes
     seed: int | None = 0
+    #: fraction of every frame's spokes held out to choose the returned state and stop
+    #: early (:mod:`dainr.holdout`); None: 5% for iterative methods, none for gridding; 0: off
+    holdout: float | None = None
+    #: steps between held-out evaluations; None: about 50 evaluations per fit
+    holdout_every: int | None = None
+    #: evaluations without a better held-out loss before the fit stops; None: 10; 0: never
+    early_stop: int | None = None
 
 
 @dataclass(frozen=True)
@@ -64,6 +72,9 @@ def build_method(data: KSpaceData | str | os.PathLike, spec: FitSpec) -> Method:
         coil_maps = load_coil_maps(coil_maps, data.n_coils, data.image_shape)
     method_cls, config_cls = get_method(spec.method)
     config = build_config(config_cls, spec.config, spec.overrides)
+    holdout = spec.holdout
+    if holdout is None:
+        holdout = DEFAULT_FRACTION if method_cls.iterative else 0.0
     prep = prepare_series(
         data,
         spec.spokes_per_frame,
@@ -71,6 +82,8 @@ def build_method(data: KSpaceData | str | os.PathLike, spec: FitSpec) -> Method:
         dcf_method=spec.dcf,
         device=spec.device,
         backend=spec.backend,
+        holdout=holdout,
+        holdout_seed=spec.seed or 0,
     )
     if spec.seed is not None:
         seed_everything(spec.seed)
@@ -101,6 +114,8 @@ def fit_stream(
             checkpoint=checkpoint,
             checkpoint_every=checkpoint_every,
             resume=resume,
+            holdout_every=spec.holdout_every,
+            early_stop=spec.early_stop,
         )
     finally:
         release_device(method)

@@ -29,7 +29,7 @@ def describe(path: Path, spokes_per_frame: int | None = None) -> str:
             f"  spokes/frame {r.spokes_per_frame}",
             f"  wall time    {r.seconds:.1f} s, peak memory {r.peak_memory_bytes / 2**20:.0f} MiB",
             f"  config       {r.config}",
-        ]
+        ] + curve_summary(r)
         return "\n".join(lines + [f"  {k:<12} {v}" for k, v in r.attrs.items() if k != "versions"])
     d = load_kspace(path, spokes_per_frame=spokes_per_frame)
     spf = spokes_per_frame or d.default_spokes_per_frame()
@@ -47,6 +47,34 @@ def describe(path: Path, spokes_per_frame: int | None = None) -> str:
     ]
     lines += [f"  {k:<12} {v}" for k, v in d.attrs.items()]
     return "\n".join(lines)
+
+
+def curve_summary(r) -> list[str]:
+    """Lines on the chosen step, the training / held-out curves and an ensemble's spread."""
+    import numpy as np
+
+    lines = []
+    h = r.history
+    if h is not None and len(h):
+        train = h[:, 1]
+        lines.append(f"  history      {len(h)} steps, training loss {train[0]:.4g} -> {train[-1]:.4g} (min {np.nanmin(train):.4g})")
+        evaluated = h[np.isfinite(h[:, 2])]
+        if len(evaluated):
+            best = evaluated[np.argmin(evaluated[:, 2])]
+            lines.append(
+                f"  held-out     {len(evaluated)} evaluations: {evaluated[0, 2]:.4g} at step {evaluated[0, 0]:.0f}, "
+                f"best {best[2]:.4g} at step {best[0]:.0f}, last {evaluated[-1, 2]:.4g} at step {evaluated[-1, 0]:.0f}"
+            )
+    if r.chosen_step is not None:
+        why = "best held-out loss" if r.heldout_spokes is not None else "last step: no held-out spokes"
+        lines.append(f"  chosen step  {r.chosen_step} ({why}" + (", stopped early)" if r.early_stopped else ")"))
+    if r.heldout_spokes is not None:
+        F, n = r.heldout_spokes.shape
+        lines.append(f"  held out     {n} spoke(s) of each of {F} frames (/holdout_spokes)")
+    if r.ensemble > 1:
+        spread = "" if r.std is None else f", per-pixel std of the magnitude: median {np.median(r.std):.4g}, max {r.std.max():.4g} (/std)"
+        lines.append(f"  ensemble     mean of {r.ensemble} seeds{spread}")
+    return lines
 
 
 def run(args: argparse.Namespace) -> int:

@@ -28,6 +28,12 @@ def register(sub) -> None:
     p.add_argument("--resume", type=Path, help="continue from this checkpoint (a volume: finish the volume output OUT.h5)")
     p.add_argument("--set", action="append", default=[], metavar="FIELD=VALUE", help="any config field of the method (JSON value), repeatable")
     p.add_argument("--quiet", action="store_true", help="no progress bar")
+    g = p.add_argument_group("held-out spokes and ensembles (iterative methods)")
+    g.add_argument("--holdout", type=float, metavar="FRACTION", help="fraction of each frame's spokes kept out of the fit to choose the returned step and stop early (default 0.05; 0 = off: the last step is returned)")
+    g.add_argument("--holdout-every", type=int, metavar="N", help="steps between held-out evaluations (default: about 50 per fit)")
+    g.add_argument("--early-stop", type=int, metavar="N", help="stop after N held-out evaluations without a better loss (default 10; 0 = never)")
+    g.add_argument("--ensemble", type=int, default=1, metavar="K", help="fit K seeds (--seed .. --seed+K-1); write their mean and a per-pixel std series /std")
+    g.add_argument("--ensemble-parallel", action="store_true", help="run the K fits on a local Dask cluster (default: one after the other, unless several GPUs)")
     from .volume_recon import add_volume_arguments
 
     add_volume_arguments(p)
@@ -62,6 +68,9 @@ def run(args: argparse.Namespace) -> int:
         device=args.device,
         backend=args.backend,
         seed=args.seed,
+        holdout=args.holdout,
+        holdout_every=args.holdout_every,
+        early_stop=args.early_stop,
     )
     from .volume_recon import load_input, run_volume_cli
 
@@ -78,6 +87,8 @@ def run(args: argparse.Namespace) -> int:
         if vol is None:
             source = load_kspace(args.input, spokes_per_frame=args.spokes_per_frame)
         source = compress_coils(source, args.virtual_coils)
+    if args.ensemble != 1:
+        return _run_ensemble(args, spec, source, out)
     stop = StopRequest()
     stream = fit_stream(
         source,
@@ -104,7 +115,66 @@ def run(args: argparse.Namespace) -> int:
 
         result = render_result(method, result, upscale=args.upscale, frames_between=args.frames_between)
     write_recon_h5(out, result, input_path=args.input)
+    _report(args, result, out)
+    return 130 if interrupted else 0
+
+
+def _report(args: argparse.Namespace, result, out: Path) -> None:
     state = "partial result (interrupted)" if result.partial else "result"
+    if result.ensemble > 1:
+        state = f"mean of {result.ensemble} seeds" + (" (partial)" if result.partial else "")
+    chosen = ""
+    if result.chosen_step is not None and result.history is not None and len(result.history):
+        ran = int(result.history[-1, 0])
+        chosen = f", state of step {result.chosen_step} of {ran}"
+        chosen += " (best held-out loss)" if result.heldout_spokes is not None else ""
+        chosen += ", stopped early" if result.early_stopped else ""
     print(f"{args.method}: {state} of {result.frames.shape[0]} frames {result.frames.shape[1]}x{result.frames.shape[2]} "
-          f"in {result.seconds:.1f} s -> {out}", file=sys.stderr)
+          f"in {result.seconds:.1f} s{chosen} -> {out}", file=sys.stderr)
+
+
+def _run_ensemble(args: argparse.Namespace, spec, source, out: Path) -> int:
+    """``--ensemble K``: the members one after the other (a bar each) or on Dask; mean + /std."""
+    import signal
+
+    from ..ensemble import MemberDone, ensemble_stream
+    from ..io import write_recon_h5
+    from ..loop import StopRequest
+    from .progress import drain_showing_progress
+
+    if args.ensemble < 2:
+        raise ValueError(f"--ensemble {args.ensemble}: needs at least 2 fits (1 is a plain fit)")
+    for flag, value in (("--checkpoint", args.checkpoint), ("--resume", args.resume)):
+        if value is not None:
+            raise ValueError(f"{flag} is per fit: leave it out with --ensemble")
+    if args.upscale != 1.0 or args.frames_between:
+        raise ValueError("--upscale / --frames-between render one fit's model: leave them out with --ensemble")
+    stop = StopRequest()
+    interrupted = False
+
+    def on_sigint(signum, frame):
+        nonlocal interrupted
+        if interrupted:
+            raise KeyboardInterrupt
+        interrupted = True
+        stop.request()
+        print("\nstopping: the ensemble keeps the fits finished so far (Ctrl-C again to abort)", file=sys.stderr)
+
+    def announced(stream):
+        for m in stream:
+            if isinstance(m, MemberDone):
+                r = m.result
+                print(f"fit {m.index + 1}/{m.count} (seed {args.seed + m.index}) done in {r.seconds:.1f} s, "
+                      f"state of step {r.chosen_step}", file=sys.stderr)
+            yield m
+
+    previous = signal.signal(signal.SIGINT, on_sigint)
+    try:
+        stream = ensemble_stream(source, spec, args.ensemble, stop=stop,
+                                 parallel=True if args.ensemble_parallel else None, snapshot_seconds=None)
+        result = drain_showing_progress(announced(stream), quiet=args.quiet)
+    finally:
+        signal.signal(signal.SIGINT, previous)
+    write_recon_h5(out, result, input_path=args.input)
+    _report(args, result, out)
     return 130 if interrupted else 0

@@ -254,6 +254,16 @@ def write_recon_h5(path: str | os.PathLike, recon: Reconstruction, input_path: s
         f.create_dataset("recon", data=recon.frames.astype(np.complex64), compression="gzip", compression_opts=1)
         if recon.loss_history:
             f.create_dataset("loss_history", data=np.asarray(recon.loss_history, dtype=np.float32))
+        if recon.history is not None:
+            f.create_dataset("history", data=np.asarray(recon.history, dtype=np.float64).reshape(-1, 3))
+        if recon.std is not None:
+            f.create_dataset("std", data=recon.std.astype(np.float32), compression="gzip", compression_opts=1)
+        if recon.heldout_spokes is not None:
+            f.create_dataset("holdout_spokes", data=np.asarray(recon.heldout_spokes, dtype=np.int64))
+        if recon.chosen_step is not None:
+            f.attrs["chosen_step"] = int(recon.chosen_step)
+        f.attrs["early_stopped"] = bool(recon.early_stopped)
+        f.attrs["ensemble"] = int(recon.ensemble)
         _write_attrs(f, recon.attrs)
         f.attrs["method"] = recon.method
         f.attrs["spokes_per_frame"] = int(recon.spokes_per_frame)
@@ -275,7 +285,20 @@ def read_recon_h5(path: str | os.PathLike) -> Reconstruction:
         frames = check_array(_read(f, path, "recon", True), path, "/recon", ndim=3, kind="any")
         attrs = {k: _attr_value(v) for k, v in f.attrs.items()}
         losses = f["loss_history"][()].tolist() if "loss_history" in f else []
-    own = {"method", "spokes_per_frame", "config", "seconds", "peak_memory_bytes", "partial", "upscale", "steps_done"}
+        history = std = held = None
+        if "history" in f:
+            history = np.asarray(f["history"][()])  # nan marks steps without an evaluation
+            if history.ndim != 2 or history.shape[1] != 3 or not np.issubdtype(history.dtype, np.floating):
+                raise InputError(path, "/history", f"expected float [steps, 3] (step, training loss, held-out loss), got {history.dtype} {history.shape}")
+            history = history.astype(np.float64)
+        if "std" in f:
+            std = check_array(_read(f, path, "std", True), path, "/std", ndim=3, kind="real").astype(np.float32)
+            if std.shape != frames.shape:
+                raise InputError(path, "/std", f"expected the shape of /recon {frames.shape}, got {std.shape}")
+        if "holdout_spokes" in f:
+            held = np.asarray(f["holdout_spokes"][()], dtype=np.int64)
+    own = {"method", "spokes_per_frame", "config", "seconds", "peak_memory_bytes", "partial", "upscale", "steps_done",
+           "chosen_step", "early_stopped", "ensemble"}
     return Reconstruction(
         frames=frames.astype(np.complex64),
         method=str(attrs.get("method", "unknown")),
@@ -288,4 +311,10 @@ def read_recon_h5(path: str | os.PathLike) -> Reconstruction:
         loss_history=losses,
         attrs={k: v for k, v in attrs.items() if k not in own},
         upscale=float(attrs.get("upscale", 1.0)),
+        history=history,
+        chosen_step=None if attrs.get("chosen_step") is None else int(attrs["chosen_step"]),
+        early_stopped=bool(attrs.get("early_stopped", False)),
+        std=std,
+        ensemble=int(attrs.get("ensemble", 1)),
+        heldout_spokes=held,
     )

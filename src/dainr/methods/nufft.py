@@ -17,6 +17,7 @@ class NufftConfig:
 
 class NufftMethod(Method):
     name = "nufft"
+    iterative = False  # one shot: no held-out spokes, no /history
 
     @property
     def total_steps(self) -> int:

@@ -1,0 +1,203 @@
+"""Held-out spokes: the split, what training sees, choosing the best state, early stopping."""
+
+import math
+from dataclasses import dataclass
+
+import h5py
+import numpy as np
+import pytest
+import torch
+
+import dainr
+from dainr.cli import main
+from dainr.holdout import held_per_frame, make_split
+from dainr.io import read_recon_h5, write_recon_h5
+from dainr.loop import Done, Method, Progress, Snapshot, StopRequest, drain, run_fit
+from dainr.prepare import prepare_series
+
+TINY = dict(hash_log2_size=12, deform_width=16, canon_width=16, feature_channels=8)
+
+
+def test_split_is_seeded_spread_and_complete():
+    a = make_split(40, 13, 0.05, seed=3)
+    assert a.n_held == 1 and a.held.shape == (40, 1)
+    np.testing.assert_array_equal(a.held, make_split(40, 13, 0.05, seed=3).held)
+    assert not np.array_equal(a.held, make_split(40, 13, 0.05, seed=4).held)
+    assert len(np.unique(a.held)) >= 8  # positions vary over the frames
+    both = np.sort(np.concatenate([a.held, a.kept], axis=1), axis=1)
+    np.testing.assert_array_equal(both, np.tile(np.arange(13), (40, 1)))
+    np.testing.assert_array_equal(a.acquisition_index()[2], a.held[2] + 26)
+    b = make_split(10, 40, 0.1, seed=0)  # four per frame, one in each quarter of the frame
+    assert b.n_held == 4
+    np.testing.assert_array_equal(b.held // 10, np.tile(np.arange(4), (10, 1)))
+
+
+def test_how_many_are_held_out(caplog):
+    assert held_per_frame(13, 0.05) == 1 and held_per_frame(34, 0.05) == 2
+    assert held_per_frame(13, 0.0) == 0 and held_per_frame(100, 0.1) == 10
+    assert held_per_frame(2, 0.05) == 0 and "too few" in caplog.text
+    with pytest.raises(ValueError, match=r"\[0, 1\)"):
+        held_per_frame(13, 1.0)
+
+
+def test_training_never_sees_the_held_out_spokes(tiny_data):
+    full = prepare_series(tiny_data, 13)
+    prep = prepare_series(tiny_data, 13, holdout=0.1, holdout_seed=1)
+    h = prep.heldout
+    R = tiny_data.n_readout
+    assert h.split.n_held == 1 and prep.kspace.shape[-1] == 12 * R and h.kspace.shape[-1] == R
+    assert prep.op.n_samples == 12 * R and prep.settings["holdout"]["spokes_held_per_frame"] == 1
+    # the held-out samples are the file's samples of those spokes, in the prepared scale
+    idx = h.split.acquisition_index()[:, 0]
+    want = np.stack([tiny_data.kspace[:, s] for s in idx]) * prep.scale
+    np.testing.assert_allclose(h.kspace.numpy(), want, rtol=1e-5, atol=1e-6 * np.abs(want).max())
+    # none of them is among the training samples (trajectories differ spoke by spoke)
+    held_traj = h.op.omega.numpy()[:, R - 1]  # an outer sample of each held-out spoke
+    train_traj = prep.op.omega.numpy()
+    assert np.abs(train_traj - held_traj[:, None]).sum(-1).min() > 1e-4
+    # and the gridding images (features, initial guesses) are made without them
+    assert not torch.allclose(prep.gridding / prep.scale, full.gridding / full.scale)
+    # loss of the truth on its own held-out data: noise-free, so near zero
+    ref = torch.as_tensor(tiny_data.reference) * prep.scale
+    assert h.loss(ref) < 0.05 * h.kspace.abs().mean()
+
+
+@dataclass(frozen=True)
+class ScriptedConfig:
+    steps: int = 20
+
+
+class Scripted(Method):
+    """A method whose estimate walks through a scripted path: truth + e(step) * noise,
+    with e smallest at step 6, so that the held-out loss is best there."""
+
+    name = "scripted"
+
+    def __init__(self, prep, steps=20):
+        super().__init__(prep, ScriptedConfig(steps))
+        g = torch.Generator().manual_seed(0)
+        self.truth = torch.as_tensor(prep.series.reference) * prep.scale
+        self.noise = torch.randn(self.truth.shape, generator=g, dtype=torch.complex64)
+        self.e = 0.0
+        self.steps_run = 0
+
+    @property
+    def total_steps(self):
+        return self.config.steps
+
+    def step(self, step):
+        self.steps_run += 1
+        self.e = 0.3 + 0.05 * abs(step + 1 - 6)
+        return self.e
+
+    def current_frames(self):
+        return self.truth + self.e * self.noise
+
+    def state_dict(self):
+        return {"e": self.e}
+
+    def load_state_dict(self, state):
+        self.e = state["e"]
+
+
+def _scripted(tiny_data, steps=20):
+    return Scripted(prepare_series(tiny_data, 13, holdout=0.05, holdout_seed=0), steps)
+
+
+def test_the_best_held_out_state_is_returned(tiny_data):
+    m = _scripted(tiny_data)
+    msgs = list(run_fit(m, holdout_every=2, early_stop=0, snapshot_every=2))
+    r = msgs[-1].result
+    assert r.chosen_step == 6 and r.steps_done == 20 and not r.early_stopped
+    h = r.history
+    assert h.shape == (20, 3) and h.dtype == np.float64
+    np.testing.assert_array_equal(h[:, 0], np.arange(1, 21))
+    np.testing.assert_allclose(h[:, 1], [0.3 + 0.05 * abs(s - 6) for s in range(1, 21)])
+    evaluated = np.isfinite(h[:, 2])
+    np.testing.assert_array_equal(np.nonzero(evaluated)[0] + 1, np.arange(2, 21, 2))
+    assert int(h[np.nanargmin(h[:, 2]), 0]) == 6
+    # the returned frames are the state of step 6, as its snapshot showed them
+    snap6 = next(s for s in msgs if isinstance(s, Snapshot) and s.step == 6)
+    np.testing.assert_array_equal(r.frames, snap6.frames)
+    prog = [p for p in msgs if isinstance(p, Progress)]
+    assert math.isnan(prog[0].heldout) and prog[0].best_step is None
+    assert prog[1].best_step == 2 and prog[9].best_step == 6 and prog[-1].best_step == 6
+    assert prog[-1].heldout == h[-1, 2]
+    assert r.heldout_spokes.shape == (6, 1)
+
+
+def test_early_stop_after_the_patience(tiny_data):
+    m = _scripted(tiny_data)
+    r = drain(run_fit(m, holdout_every=2, early_stop=3))
+    # best at 6; evaluations at 8, 10, 12 bring nothing better: stop after step 12
+    assert r.early_stopped and r.steps_done == 12 and m.steps_run == 12
+    assert r.chosen_step == 6 and not r.partial and r.history.shape == (12, 3)
+
+
+def test_without_held_out_spokes_the_last_step_is_kept(tiny_data):
+    m = Scripted(prepare_series(tiny_data, 13), steps=10)
+    r = drain(run_fit(m, early_stop=2))
+    assert r.chosen_step == 10 and r.steps_done == 10 and r.heldout_spokes is None
+    assert np.isnan(r.history[:, 2]).all()
+
+
+def test_a_stop_between_evaluations_still_considers_the_last_state(tiny_data):
+    m = _scripted(tiny_data)
+    stop = StopRequest()
+    result = None
+    for msg in run_fit(m, holdout_every=4, early_stop=0, stop=stop):
+        if isinstance(msg, Progress) and msg.step == 7:
+            stop.request()
+        if isinstance(msg, Done):
+            result = msg.result
+    # evaluated: 4, then 7 at the stop; 7 (e = 0.35) beats 4 (e = 0.4)
+    assert result.partial and result.steps_done == 7 and result.chosen_step == 7
+    assert np.isfinite(result.history[6, 2])
+
+
+def test_resume_chooses_as_an_uninterrupted_run(tiny_data, tmp_path):
+    ck = tmp_path / "ck.pt"
+    whole = drain(run_fit(_scripted(tiny_data), holdout_every=2, early_stop=0))
+    stop = StopRequest()
+    for msg in run_fit(_scripted(tiny_data), holdout_every=2, early_stop=0, stop=stop, checkpoint=ck):
+        if isinstance(msg, Progress) and msg.step == 9:
+            stop.request()  # after the best (6): the best state must come from the checkpoint
+    resumed = drain(run_fit(_scripted(tiny_data), holdout_every=2, early_stop=0, resume=ck))
+    assert resumed.chosen_step == whole.chosen_step == 6
+    np.testing.assert_array_equal(resumed.history, whole.history)
+    np.testing.assert_array_equal(resumed.frames, whole.frames)
+
+
+def test_dainr_fit_records_history_and_round_trips(tiny_data, tmp_path):
+    r = dainr.reconstruct(tiny_data, "dainr", steps=12, holdout_every=4, early_stop=0, **TINY)
+    assert r.history.shape == (12, 3) and r.chosen_step in (4, 8, 12)
+    assert np.isfinite(r.history[[3, 7, 11], 2]).all() and np.isnan(r.history[0, 2])
+    assert r.chosen_step == int(r.history[np.nanargmin(r.history[:, 2]), 0])
+    out = tmp_path / "o.h5"
+    write_recon_h5(out, r)
+    with h5py.File(out) as f:
+        assert f["history"].shape == (12, 3) and f.attrs["chosen_step"] == r.chosen_step
+        assert f["holdout_spokes"].shape == (6, 1) and "std" not in f
+    back = read_recon_h5(out)
+    np.testing.assert_array_equal(back.history, r.history)
+    assert back.chosen_step == r.chosen_step and back.ensemble == 1 and back.std is None
+    np.testing.assert_array_equal(back.heldout_spokes, r.heldout_spokes)
+    assert "chosen_step" not in back.attrs and "history" not in back.attrs
+
+
+def test_gridding_has_no_history_and_holds_nothing_out(tiny_data):
+    r = dainr.reconstruct(tiny_data, "nufft")
+    assert r.history is None and r.chosen_step is None and r.heldout_spokes is None
+
+
+def test_cli_prints_held_out_loss_and_info_shows_the_choice(tiny_file, tmp_path, capsys):
+    out = tmp_path / "o.h5"
+    sets = [a for k, v in TINY.items() for a in ("--set", f"{k}={v}")]
+    rc = main(["recon", str(tiny_file), "--method", "dainr", "--steps", "9", "--holdout-every", "3",
+               "--early-stop", "0", "--holdout", "0.1", "--out", str(out), *sets])
+    assert rc == 0
+    err = capsys.readouterr().err
+    assert "held-out" in err and "best so far at step" in err and "best held-out loss" in err
+    assert main(["info", str(out)]) == 0
+    text = capsys.readouterr().out
+    assert "chosen step" in text and "3 evaluations" in text and "1 spoke(s) of each of 6 frames" in text
