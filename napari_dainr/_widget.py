@@ -26,6 +26,7 @@ from ._live_layer import LiveResultLayer
 from ._loss_plot import LossPlot
 from ._result_panel import ResultPanel
 from ._settings_panel import SettingsPanel
+from ._volume_fit import VolumeFitPanel
 from ._worker import FitRequest
 
 log = logging.getLogger(__name__)
@@ -62,6 +63,8 @@ class ReconstructionWidget(QWidget):
         self.status.setWordWrap(True)
         self.loss_plot = LossPlot(napari_viewer.theme)
         self.results = ResultPanel(napari_viewer, self.session, self.inputs)
+        #: volumes (4-D input layers): all or selected slices through Dask
+        self.volume = VolumeFitPanel(napari_viewer, self.settings)
 
         buttons = QHBoxLayout()
         buttons.addWidget(self.fit_button)
@@ -70,7 +73,7 @@ class ReconstructionWidget(QWidget):
         for w in (self.inputs, self.settings):
             lay.addWidget(w)
         lay.addLayout(buttons)
-        for w in (self.progress, self.status, self.loss_plot, self.results):
+        for w in (self.progress, self.status, self.loss_plot, self.results, self.volume.box):
             lay.addWidget(w)
         lay.addStretch(1)
 
@@ -102,6 +105,7 @@ class ReconstructionWidget(QWidget):
     def close_dock(self) -> None:
         """The dock was closed or hidden: stop the fit (its result is kept), stop following."""
         self.session.stop()
+        self.volume.stop()
         self.inputs.disconnect_viewer()
         if self._theme_connected:
             self.viewer.events.theme.disconnect(self._on_theme)

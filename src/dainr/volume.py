@@ -200,8 +200,19 @@ def fit_slice(data: KSpaceData, spec, index: int, virtual_coils: int | None = No
     )
 
 
+#: worker environment variable: torch threads of each slice task (the LocalCluster sets it)
+TASK_THREADS_ENV = "DAINR_TASK_THREADS"
+
+
 def _limit_threads_to_worker() -> str:
-    """Torch threads = the worker's threads (2 workers x 2 torch threads on 2 cores thrash)."""
+    """Set the task's torch threads; returns the worker's address ("local" outside Dask).
+
+    A Dask worker with ``--nthreads T`` runs T slices at once, so each gets one torch
+    thread (as distributed's own OMP_NUM_THREADS=1 for worker processes says) unless
+    the worker's environment sets ``DAINR_TASK_THREADS``: the LocalCluster runs one
+    slice per worker with that many threads. Two workers with two torch threads each
+    on two cores thrash (measured: benchmarks/README.md).
+    """
     try:
         from distributed import get_worker
 
@@ -210,7 +221,7 @@ def _limit_threads_to_worker() -> str:
         return "local"
     import torch
 
-    n = max(1, int(w.state.nthreads))
+    n = max(1, int(os.environ.get(TASK_THREADS_ENV) or 1))
     if torch.get_num_threads() != n:
         torch.set_num_threads(n)
     return str(w.address)
@@ -265,7 +276,9 @@ def open_client(scheduler: str | None = None, workers: int | None = None, thread
     n, t = cpu_default_workers()
     n = workers or n
     t = threads_per_worker or t
-    cluster = LocalCluster(n_workers=n, threads_per_worker=t, processes=True, dashboard_address=None)
+    # one slice at a time per worker (a Dask thread each), t torch threads for it
+    cluster = LocalCluster(n_workers=n, threads_per_worker=1, processes=True, dashboard_address=None,
+                           env={TASK_THREADS_ENV: str(t), "OMP_NUM_THREADS": str(t)})
     return Client(cluster), f"local cluster: {n} workers x {t} threads (CPU)"
 
 
