@@ -7,7 +7,7 @@ BIN := $(VENV)/bin
 TORCH ?= torch==2.13.0
 STAMP := $(VENV)/.installed
 # what ruff checks and formats: all Python of the repository
-LINT_PATHS := src napari_dainr tests benchmarks
+LINT_PATHS := src napari_dainr tests benchmarks .ci
 
 .PHONY: demo test gui-ready lint format bench clean
 

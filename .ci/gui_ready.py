@@ -53,7 +53,7 @@ def qt_problem() -> str | None:
     if not env.get("DISPLAY"):
         if shutil.which("xvfb-run") is None:
             return "no display and no Xvfb (xvfb-run)"
-        cmd = ["xvfb-run", "-a", *cmd]
+        cmd = ["xvfb-run", "-a", *cmd]  # xvfb-run needs xauth, which xvfb only recommends
     env.pop("QT_QPA_PLATFORM", None)  # the tests run on the X server, as pytest-xvfb sets up
     try:
         r = subprocess.run(cmd, capture_output=True, text=True, timeout=120, env=env)

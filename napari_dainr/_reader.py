@@ -147,7 +147,8 @@ def _background_preview(viewer, data, name: str, path) -> LayerData:
         from napari_dainr import _layers as L
 
         for layer in viewer.layers:
-            if layer.metadata.get(L.KSPACE) is data:
+            # the dock may have re-binned the layer meanwhile: its own preview then stands
+            if layer.metadata.get(L.KSPACE) is data and layer.metadata.get(L.SPOKES) == spf:
                 mag = np.abs(preview.frames).astype(np.float32)
                 layer.metadata[L.RESULT] = preview
                 layer.data = mag

@@ -25,7 +25,7 @@ def test_no_display_and_no_xvfb_is_one_line_naming_the_packages(tmp_path):
     assert r.returncode == 1
     [line] = r.stderr.strip().splitlines()
     assert "no display and no Xvfb" in line
-    assert "apt-get install xvfb libxcb-icccm4" in line and "--ignore=tests/gui" in line
+    assert "apt-get install xvfb xauth libxcb-icccm4" in line and "--ignore=tests/gui" in line
 
 
 @pytest.mark.skipif(not Path("/usr/bin/xvfb-run").exists(), reason="needs Xvfb")
