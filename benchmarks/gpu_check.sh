@@ -14,7 +14,7 @@
 # a smoke test of every method (stop, checkpoint, resume, render at r = 1.5), each NUFFT
 # backend's accuracy and step time, the operator speed table, and the same fit at 384^2.
 # DRYRUN=1 runs it all on the CPU at tiny sizes: the commands are the same, the numbers
-# are meaningless.
+# are meaningless. PHASES="install tests smoke" (names as below) runs only those.
 set -uo pipefail
 cd "$(dirname "$0")/.."
 PY=${PY:-python3}
@@ -26,6 +26,7 @@ export PYTHONUNBUFFERED=1 PYTHONDONTWRITEBYTECODE=1
 if [ "$DRYRUN" = 1 ]; then DEV=cpu; DRY=--dry-run; SCALE=3; else DEV=cuda; DRY=; SCALE=1; fi
 
 T0=$SECONDS
+want() { [ -z "${PHASES:-}" ] || [[ " $PHASES " == *" $1 "* ]]; }
 step() { echo; echo "== [$((SECONDS - T0)) s] $*"; }
 # limit SECONDS: a phase's time limit (longer in a dry run on a slow CPU)
 limit() { local s=$1; shift; timeout $((s * SCALE)) "$@"; local rc=$?;
@@ -46,6 +47,7 @@ PYEOF
 }
 
 main() {
+  want install && {
   step "install: carried wheels, then the project (no index, no dependencies)"
   if ls wheels/*.whl >/dev/null 2>&1; then
     "$PY" -m pip install -q --no-index --no-deps --no-compile --disable-pip-version-check \
@@ -59,34 +61,35 @@ main() {
   "$PY" -c "import dainr, torch; print('dainr', dainr.__version__, 'from', dainr.__file__); \
 print('torch', torch.__version__, 'cuda', torch.cuda.is_available())" || return 1
   rm -f "$J"
+  }
 
-  step "environment"
-  limit 60 "$PY" benchmarks/gpu_check.py env --json "$J" --device $DEV $DRY
+  want env && { step "environment"
+  limit 60 "$PY" benchmarks/gpu_check.py env --json "$J" --device $DEV $DRY; }
 
-  step "default DA-INR fit: 128^2, 25 frames, 12 coils, 13 spokes/frame, 1000 steps"
+  want fit_128 && { step "default DA-INR fit: 128^2, 25 frames, 12 coils, 13 spokes/frame, 1000 steps"
   limit 120 "$PY" benchmarks/gpu_check.py fit --json "$J" --key fit_128 --device $DEV $DRY \
-    --n 128 --frames 25 --coils 12 --steps 1000
+    --n 128 --frames 25 --coils 12 --steps 1000; }
 
-  step "CUDA tests (-m cuda; tests/gui ignored)"
+  want tests && { step "CUDA tests (-m cuda; tests/gui ignored)"
   limit 150 "$PY" -m pytest -q -m cuda tests --ignore=tests/gui -p no:cacheprovider \
     -o addopts="" --continue-on-collection-errors -rs 2>&1 | tee "$OUT/tests.txt"
-  note tests "${PIPESTATUS[0]}" "$OUT/tests.txt"
+  note tests "${PIPESTATUS[0]}" "$OUT/tests.txt"; }
 
-  step "smoke: every method a few steps, stop + checkpoint + resume, render r = 1.5"
-  limit 120 "$PY" benchmarks/gpu_check.py smoke --json "$J" --device $DEV $DRY
+  want smoke && { step "smoke: every method a few steps, stop + checkpoint + resume, render r = 1.5"
+  limit 120 "$PY" benchmarks/gpu_check.py smoke --json "$J" --device $DEV $DRY; }
 
-  step "NUFFT backends: accuracy and step time"
-  limit 90 "$PY" benchmarks/gpu_check.py operators --json "$J" --device $DEV $DRY
+  want operators && { step "NUFFT backends: accuracy and step time"
+  limit 90 "$PY" benchmarks/gpu_check.py operators --json "$J" --device $DEV $DRY; }
 
-  step "operator speed table (benchmarks/speed.py --quick --no-methods)"
+  want speed && { step "operator speed table (benchmarks/speed.py --quick --no-methods)"
   limit 120 "$PY" benchmarks/speed.py --quick --no-methods --device $DEV \
     --repeats $([ "$DRYRUN" = 1 ] && echo 1 || echo 10) --json "$OUT/speed.json" \
     2>&1 | tee "$OUT/speed.txt"
-  note speed_table "${PIPESTATUS[0]}"
+  note speed_table "${PIPESTATUS[0]}"; }
 
-  step "default DA-INR fit: 384^2, 25 frames, 12 coils, 1000 steps"
+  want fit_384 && { step "default DA-INR fit: 384^2, 25 frames, 12 coils, 1000 steps"
   limit 180 "$PY" benchmarks/gpu_check.py fit --json "$J" --key fit_384 --device $DEV $DRY \
-    --n 384 --frames 25 --coils 12 --steps 1000
+    --n 384 --frames 25 --coils 12 --steps 1000; }
 
   step "done; results in $J"
 }

@@ -382,6 +382,7 @@ def available_backends(device: torch.device) -> list[str]:
 
 
 BACKEND_NAMES = ("auto", "finufft", "cufinufft", "torch", "torchkbnufft")
+_announced: set[tuple[str, str]] = set()
 
 
 def make_backend(
@@ -391,7 +392,9 @@ def make_backend(
     device = torch.device(device)
     if name == "auto":
         name = available_backends(device)[0]
-        log.info("NUFFT backend on %s: %s", device, name)
+        if (str(device), name) not in _announced:  # once per process, not per operator
+            _announced.add((str(device), name))
+            log.info("NUFFT backend on %s: %s", device, name)
     if name == "torch":
         return TorchNufftBackend(image_shape, device)
     if name == "torchkbnufft":
