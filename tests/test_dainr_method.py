@@ -15,7 +15,7 @@ from dainr.methods.dainr.method import native_bf16
 from dainr.metrics import score_series
 from dainr.simulate import SimulationConfig, simulate_phantom
 
-TINY = dict(hash_log2_size=12, deform_width=16, canon_width=16, feature_channels=8)
+from .conftest import TINY_DAINR as TINY
 
 
 def test_registered_and_config_round_trips():

@@ -11,7 +11,9 @@ from dainr.io import read_recon_h5, write_recon_h5
 from dainr.loop import Done, Progress
 from dainr.session import FitSpec
 
-TINY = dict(hash_log2_size=12, deform_width=16, canon_width=16, feature_channels=8, steps=4)
+from .conftest import TINY_DAINR
+
+TINY = TINY_DAINR | dict(steps=4)
 
 
 def test_ensemble_is_the_mean_and_std_of_its_seeds(tiny_data, tmp_path):

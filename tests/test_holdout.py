@@ -15,7 +15,7 @@ from dainr.io import read_recon_h5, write_recon_h5
 from dainr.loop import Done, Method, Progress, Snapshot, StopRequest, drain, run_fit
 from dainr.prepare import prepare_series
 
-TINY = dict(hash_log2_size=12, deform_width=16, canon_width=16, feature_channels=8)
+from .conftest import TINY_DAINR as TINY
 
 
 def test_split_is_seeded_spread_and_complete():
