@@ -2,11 +2,12 @@
 
 Run under a display (Xvfb is enough)::
 
-    xvfb-run -a -s "-screen 0 1920x1080x24" .venv/bin/python -m napari_dainr._screenshot docs/screenshot.png
+    xvfb-run -a -s "-screen 0 1920x1200x24" .venv/bin/python -m napari_dainr._screenshot docs/screenshot.png
 
 It drives the plugin the way a user would (sample, docks, Fit, ROIs from the file),
-waits for ``--steps`` fit steps, captures the whole window while the fit is still
-running, then stops the fit and closes.
+waits for ``--steps`` fit steps and a few held-out evaluations (the loss plot then
+shows both curves and the best step so far), captures the whole window while the fit
+is still running, then stops the fit and closes.
 """
 
 from __future__ import annotations
@@ -55,12 +56,16 @@ def main(argv: list[str] | None = None) -> int:
     _, rois = viewer.window.add_plugin_dock_widget("napari-dainr", "ROI signal curves")
     rois.add_stored_rois()
 
-    recon.method_box.value = "dainr"
-    recon.live_every.value = 5.0
+    recon.settings.method_box.value = "dainr"
+    recon.settings.live_every.value = 5.0
     recon.fit()
-    ok = _wait(
-        app, lambda: recon.progress.value() >= args.steps and recon._snapshots >= 2, args.timeout
-    )
+
+    def ready() -> bool:
+        shown = recon.live is not None and recon.live.shown >= 2
+        curves = len(recon.loss_plot.heldout) >= 3 and recon.loss_plot.best_step is not None
+        return recon.progress.value() >= args.steps and shown and curves
+
+    ok = _wait(app, ready, args.timeout)
     if not ok:
         log.error("the fit did not reach step %d in %.0f s", args.steps, args.timeout)
         return 1
