@@ -59,7 +59,7 @@ def test_each_subcommand_registers_with_its_listed_help():
 
     from dainr.cli import SUBCOMMANDS, build_parser
 
-    for name, line in SUBCOMMANDS.items():
+    for name in SUBCOMMANDS:
         parser = build_parser([name])
         [sub] = [a for a in parser._actions if isinstance(a, argparse._SubParsersAction)]
         helps = {c.dest: c.help for c in sub._choices_actions}

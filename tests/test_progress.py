@@ -5,8 +5,8 @@ from __future__ import annotations
 import io
 
 from dainr.cli import main
-from dainr.io import read_recon_h5
 from dainr.cli.progress import LineProgress, progress_bar
+from dainr.io import read_recon_h5
 
 
 def test_a_1000_step_fit_logs_about_ten_short_lines():
