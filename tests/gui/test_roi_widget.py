@@ -147,3 +147,10 @@ def test_plot_follows_the_theme(viewer_roi):
     light = widget.plot.figure.get_facecolor()
     viewer.theme = "dark"
     assert widget.plot.figure.get_facecolor() != light
+
+
+def test_a_foreign_csv_is_named_with_its_columns(tmp_path):
+    path = tmp_path / "other.csv"
+    path.write_text("a,b\n1,2\n")
+    with pytest.raises(ValueError, match=r"other\.csv: expected columns roi, layer, .* got a, b"):
+        read_csv(path)
