@@ -15,6 +15,7 @@ from qtpy.QtWidgets import QVBoxLayout, QWidget
 from superqt import QCollapsible
 
 from dainr.data import KSpaceData
+from dainr.holdout import DEFAULT_FRACTION, DEFAULT_PATIENCE
 from dainr.methods import DEFAULT_METHOD, available_methods, get_method
 
 from ._config_form import build_form, default_steps, has_steps, read_overrides
@@ -65,6 +66,19 @@ class SettingsPanel(QWidget):
         self.checkpoint_every.tooltip = "Steps between checkpoints while the fit runs"
         self.resume = FileEdit(label="resume from", mode="r", filter="*.pt", nullable=True)
         self.resume.tooltip = "Continue a fit from a checkpoint (same method and settings)"
+        self.holdout = FloatSpinBox(
+            label="held-out spokes", min=0.0, max=0.5, step=0.01, value=DEFAULT_FRACTION
+        )
+        self.holdout.native.setSpecialValueText("none")
+        self.holdout.tooltip = (
+            "Fraction of each frame's spokes kept out of training: their loss chooses the "
+            "returned state and stops the fit early (iterative methods)"
+        )
+        self.early_stop = SpinBox(
+            label="early stop (evaluations)", min=0, max=1_000_000, value=DEFAULT_PATIENCE
+        )
+        self.early_stop.native.setSpecialValueText("never")
+        self.early_stop.tooltip = "Held-out evaluations without a better loss before the fit stops"
         self.run_form = Container(
             widgets=[
                 self.live_every,
@@ -72,6 +86,8 @@ class SettingsPanel(QWidget):
                 self.checkpoint,
                 self.checkpoint_every,
                 self.resume,
+                self.holdout,
+                self.early_stop,
             ],
             labels=True,
         )
@@ -139,4 +155,9 @@ class SettingsPanel(QWidget):
             checkpoint=None if checkpoint is None else str(checkpoint),
             checkpoint_every=every or None,
             resume=None if resume is None else str(resume),
+            # the defaults stay None: the engine then holds out nothing for gridding methods
+            holdout=None if self.holdout.value == DEFAULT_FRACTION else float(self.holdout.value),
+            early_stop=None
+            if self.early_stop.value == DEFAULT_PATIENCE
+            else int(self.early_stop.value),
         )

@@ -45,6 +45,10 @@ class FitRequest:
     checkpoint_every: int | None = None
     #: continue from this checkpoint instead of starting afresh
     resume: str | None = None
+    #: held-out fraction of each frame's spokes and early-stop patience (None: the engine's
+    #: defaults, :mod:`dainr.holdout`)
+    holdout: float | None = None
+    early_stop: int | None = None
 
     @property
     def spec(self) -> FitSpec:
@@ -55,6 +59,8 @@ class FitRequest:
             dcf=self.dcf,
             device=self.device,
             seed=self.seed,
+            holdout=self.holdout,
+            early_stop=self.early_stop,
         )
 
 

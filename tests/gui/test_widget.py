@@ -98,8 +98,24 @@ def test_fit_streams_snapshots_into_one_layer_and_finishes(qtbot, dainr_widget):
     assert layer.metadata[L.RESULT] is result
     np.testing.assert_allclose(layer.data, np.abs(result.frames), rtol=1e-6)
     assert [s for s, _ in widget.loss_plot.train] == [1, 2, 3, 4, 5]
+    # Held-out spokes by default: 5 steps are evaluated every step; the plot has each
+    # evaluation and marks the step whose state the fit returned.
+    assert all(np.isfinite(m.heldout) for m in progress)
+    assert widget.loss_plot.heldout == [(m.step, m.heldout) for m in progress]
+    assert widget.loss_plot.best_step == result.chosen_step == progress[-1].best_step
     assert controls_enabled(widget) and widget.results.save_button.isEnabled()
-    assert widget.progress.format().startswith("done")
+    assert widget.progress.format().startswith(f"done · kept step {result.chosen_step} · loss")
+
+
+def test_heldout_and_early_stop_settings_reach_the_fit(viewer_widget):
+    viewer, widget = viewer_widget
+    widget.settings.method_box.value = "dainr"
+    spec = widget.fit_request().spec
+    assert (spec.holdout, spec.early_stop) == (None, None)  # the engine's documented defaults
+    widget.settings.holdout.value = 0.1
+    widget.settings.early_stop.value = 0  # never
+    spec = widget.fit_request().spec
+    assert (spec.holdout, spec.early_stop) == (0.1, 0)
 
 
 def test_contrast_is_set_once_then_kept(qtbot, dainr_widget):
