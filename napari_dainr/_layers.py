@@ -118,6 +118,22 @@ def result_layer(
     return mag, kwargs, "image"
 
 
+#: suffix of the layer that shows an ensemble's per-pixel standard deviation
+STD_SUFFIX = " [std]"
+
+
+def std_layer(
+    result: Reconstruction, name: str, base_shape: tuple[int, int] | None = None
+) -> tuple[np.ndarray, dict[str, Any], str]:
+    """An ensemble's per-pixel std series (``result.std``) as layer "<name> [std]", placed
+    exactly as :func:`result_layer` places the result it belongs to."""
+    std = np.asarray(result.std, dtype=np.float32)
+    _, kwargs, _ = result_layer(result, name + STD_SUFFIX, base_shape=base_shape)
+    kwargs["colormap"] = "magma"  # not gray: it must not be mistaken for an image
+    kwargs["contrast_limits"] = display_limits(std)
+    return std, kwargs, "image"
+
+
 def result_times(result: Reconstruction) -> np.ndarray:
     """Time of each frame of ``result`` in fitted-frame units (0, 1, 2, ... unless rendered between)."""
     n = result.frames.shape[0]

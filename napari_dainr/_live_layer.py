@@ -19,9 +19,6 @@ from . import _layers as L
 
 log = logging.getLogger(__name__)
 
-#: suffix of the layer that shows an ensemble's per-pixel standard deviation
-STD_SUFFIX = " [std]"
-
 
 def result_name(input_name: str, method: str) -> str:
     """``"tiny (gridding)"`` fitted with dainr -> ``"tiny [dainr]"``."""
@@ -102,28 +99,16 @@ class LiveResultLayer:
             self.layer.metadata[L.RESULT] = result
             self.layer.metadata[L.FRAME_TIMES] = L.result_times(result)
             self.layer.metadata[L.SPOKES] = int(result.spokes_per_frame)
-        std = getattr(result, "std", None)
-        if std is not None:
-            self.add_std(np.asarray(std, dtype=np.float32), result)
+        if getattr(result, "std", None) is not None:
+            self.add_std(result)
 
-    def add_std(self, std: np.ndarray, result: Reconstruction) -> Any:
+    def add_std(self, result: Reconstruction) -> Any:
         """The per-pixel standard deviation series as layer "<name> [std]", over the result."""
-        name = self.name + STD_SUFFIX
-        old = find_layer(self.viewer, name)
-        if old is not None:
+        old = find_layer(self.viewer, self.name + L.STD_SUFFIX)
+        if old is not None:  # of an earlier fit of the same name
             self.viewer.layers.remove(old)
-        stub = Reconstruction(
-            std.astype(np.complex64),
-            result.method,
-            {},
-            self.spokes_per_frame,
-            upscale=result.upscale,
-        )
-        data, kwargs, _ = L.result_layer(stub, name)
-        place_over(kwargs, self.source())
-        kwargs["metadata"][L.RESULT] = result
-        kwargs["colormap"] = "magma"  # not gray: it must not be mistaken for an image
-        return self.viewer.add_image(data, **kwargs)
+        data, kwargs, _ = L.std_layer(result, self.name)
+        return self.viewer.add_image(data, **place_over(kwargs, self.source()))
 
     def add_rendered(self, rendered: Reconstruction, name: str, base_shape: tuple) -> Any:
         """A rendering of the fit on a finer grid / more frames, over the same field of view."""
