@@ -12,6 +12,10 @@
   vein (PV) ROI curves against the phantom's known curves: Pearson correlation and
   NRMSE after a least-squares intensity scale (reconstructions have arbitrary units).
 
+* **Outside reference**: when ``bart`` is on PATH (a benchmark tool, never a dainr
+  dependency), BART's ``pics`` with temporal TV and the phantom's true maps, best of a
+  small lambda sweep (``--no-bart`` skips it; see bart_reference.py).
+
 Every fit runs in a fresh process (``--no-isolate`` to run in this one), so that the
 peak RSS is that method's own. ``--quick`` runs 64 x 64, 12 frames, and reduced step
 counts (about 20 minutes on 2 CPU cores); without it the phantoms are 128 x 128 with
@@ -143,6 +147,40 @@ def dce_data(spokes: int, size: int, frames: int, coils: int, seed: int):
     return simulate_phantom("dce", cfg)
 
 
+#: BART pics lambdas swept for the outside reference (its best is reported).
+BART_LAMBDAS = (0.001, 0.003, 0.01)
+
+
+def bart_reference_rows(spokes_list: list[int], size: int, frames: int, args) -> list[dict]:
+    """BART's ``pics`` temporal TV with the file's (true) maps, best of a small lambda sweep.
+
+    Optional: runs only when ``bart`` is on PATH (benchmarks/bart_reference.py); it is
+    the model GRASP solves, by a solver from outside this project.
+    """
+    sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+    from bart_reference import have_bart, sweep
+
+    if not have_bart():
+        print("# bart not on PATH: no outside reference", file=sys.stderr)
+        return []
+    rows = []
+    for spokes in spokes_list:
+        data = cardiac_data(spokes, size, frames, args.coils, args.seed)
+        runs = sweep(data, spokes, data.coil_maps, BART_LAMBDAS)
+        for r in runs:
+            r.pop("frames")
+        best = max(runs, key=lambda r: r["robust_psnr_mean"])
+        rows.append({"spokes": spokes, "best": best, "sweep": runs})
+        print(
+            f"# cardiac {spokes:>2} spokes BART pics (lambda {best['lambda']:g} best of "
+            f"{', '.join(f'{v:g}' for v in BART_LAMBDAS)}) robust PSNR "
+            f"{best['robust_psnr_mean']:.2f} dB, motion {best['motion_psnr']:.2f} dB, "
+            f"t-NRMSE {best['temporal_nrmse']:.3f} in {best['seconds']:.1f} s",
+            flush=True,
+        )
+    return rows
+
+
 def _pm(mean: float, std: float, digits: int) -> str:
     return f"{mean:.{digits}f} ± {std:.{digits}f}"
 
@@ -231,6 +269,11 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--device", default="auto")
     p.add_argument("--seed", type=int, default=0)
     p.add_argument(
+        "--no-bart",
+        action="store_true",
+        help="skip BART's pics temporal TV, the outside reference run when bart is on PATH",
+    )
+    p.add_argument(
         "--no-isolate",
         action="store_true",
         help="fit in this process (peak memory then accumulates)",
@@ -276,6 +319,7 @@ def main(argv: list[str] | None = None) -> int:
                 f"in {r['seconds']:.1f} s ({time.perf_counter() - t:.0f} s with set-up)",
                 flush=True,
             )
+    bart_rows = [] if args.no_bart else bart_reference_rows(args.spokes, size, frames, args)
     dce_rows = []
     if not args.no_dce:
         data = dce_data(args.dce_spokes, size, base["dce_frames"], args.coils, args.seed)
@@ -307,6 +351,7 @@ def main(argv: list[str] | None = None) -> int:
             },
             "overrides": overrides,
             "cardiac": cardiac_rows,
+            "bart": bart_rows,
             "dce": dce_rows,
             "paper": {
                 "table1": {str(k): v for k, v in PAPER_TABLE1.items()},
