@@ -146,10 +146,11 @@ def test_cli_recon_of_selected_slices_on_a_user_scheduler(cluster_client, mrd, t
     out = tmp_path / "cli.h5"
     addr = cluster_client.scheduler.address
     rc = main(["recon", str(mrd), "--method", "nufft", "--slices", "1", "--scheduler", addr,
-               "--spokes-per-frame", str(SPF), "--out", str(out), "--quiet"])
+               "--spokes-per-frame", str(SPF), "--out", str(out), "--quiet", "--virtual-coils", "2"])
     assert rc == 0
     r = read_volume_recon(out)
     assert r.slices == [1] and r.frames.shape[1] == 1 and addr in r.attrs["cluster"]
+    assert r.attrs["virtual_coils"] == 2 and 0.5 < r.attrs["virtual_coils_energy"] <= 1
     assert main(["info", str(out)]) == 0
     assert "volume reconstruction by nufft" in capsys.readouterr().out
 
