@@ -116,7 +116,8 @@ class Method(ABC):
     iterative: bool = True
 
     def heldout_loss(self, frames: torch.Tensor | None = None) -> float:
-        """Mean ``|A x - y|`` on the held-out spokes of every frame; nan when none are held out.
+        """The ramp-weighted squared residual on the held-out spokes of every frame
+        (:meth:`dainr.holdout.HeldOut.loss`); nan when none are held out.
 
         ``frames`` is the current estimate when the loop has it at hand already (a
         snapshot at the same step); methods with a cheaper path may override this.
@@ -253,7 +254,7 @@ def run_fit(
     state saved with the checkpoint, so a resumed run equals an uninterrupted one.
 
     With held-out spokes (``method.prep.heldout``) the estimate is scored on them every
-    ``holdout_every`` steps (default: about 50 times per fit) and at the last step; the
+    ``holdout_every`` steps (default: about 10 times per fit) and at the last step; the
     result is the best-scoring state (``chosen_step``), and the fit ends early once
     ``early_stop`` evaluations in a row brought no new best (None: the default of
     :mod:`dainr.holdout`, 0: never).

@@ -12,7 +12,7 @@ from .data import KSpaceData, RadialSeries
 from .errors import InputError
 from .holdout import HeldOut, make_split, split_series
 from .physics.coils import estimate_coil_maps
-from .physics.density import compute_dcf
+from .physics.density import compute_dcf, ramp_dcf
 from .physics.operator import RadialOperator
 
 log = logging.getLogger(__name__)
@@ -122,7 +122,8 @@ def prepare_series(
             held_series.trajectory, series.image_shape, maps, device=dev, backend=backend, eps=nufft_eps
         )
         held_k = torch.as_tensor(held_series.kspace, device=dev) * scale
-        heldout = HeldOut(split, held_op, held_k)
+        ramp = ramp_dcf(held_series.trajectory, split.n_held, series.n_readout)
+        heldout = HeldOut(split, held_op, held_k, torch.as_tensor(ramp, device=dev))
         settings["holdout"] = split.settings()
     return PreparedSeries(series, op, k * scale, w, grid * scale, scale, src, settings, heldout)
 
