@@ -56,7 +56,10 @@ def grasp(data, spokes: int, maps: np.ndarray, **overrides) -> dict:
     from dainr.metrics import score_series
 
     t = time.perf_counter()
-    rec = dainr.reconstruct(data, "grasp", coil_maps=maps, spokes_per_frame=spokes, **overrides)
+    # All spokes (no held-out ones): the same data BART gets.
+    rec = dainr.reconstruct(
+        data, "grasp", coil_maps=maps, spokes_per_frame=spokes, holdout=0.0, **overrides
+    )
     s = score_series(rec.frames, data.reference)
     return {**s.as_dict(), "seconds": time.perf_counter() - t, "overrides": overrides}
 
