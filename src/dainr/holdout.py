@@ -161,13 +161,15 @@ class HeldOut:
 
 #: Evaluations per fit when the interval is not given: ``every = ceil(total / EVALUATIONS)``.
 #: An evaluation of DA-INR (render all frames, held-out NUFFT of all frames and coils)
-#: costs about 4.4 training steps (64^2, 25 frames, 12 coils, CPU): every 100 of its
-#: 1000 steps keeps the overhead near 4%, and chose as well as every 20 on the real cine.
-EVALUATIONS = 10
+#: costs about 4.4 training steps (64^2, 25 frames, 12 coils, loaded CPU), so every 50 of
+#: its 1000 steps costs about 9%. DA-INR's quality moves by tenths of a dB from one state
+#: to the next: on the real cine, evaluating every 40-60 steps chose within 0.19 dB of
+#: the truth's best step, every 100 missed it by up to 0.39 dB (benchmarks/README.md).
+EVALUATIONS = 20
 #: Evaluations without a new best before the fit stops (``--early-stop``; 0 = never):
-#: 3 x 100 steps for DA-INR's default. Shorter patience stopped DA-INR while it was still
-#: improving (the held-out loss of single states is noisy): benchmarks/README.md.
-DEFAULT_PATIENCE = 3
+#: 5 x 50 steps for DA-INR's default. Two evaluations of 100 steps stopped a 2000-step
+#: fit at 1600 while it was still improving (0.53 dB lost): single states are noisy.
+DEFAULT_PATIENCE = 5
 
 
 def default_every(total: int) -> int:

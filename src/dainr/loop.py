@@ -254,7 +254,7 @@ def run_fit(
     state saved with the checkpoint, so a resumed run equals an uninterrupted one.
 
     With held-out spokes (``method.prep.heldout``) the estimate is scored on them every
-    ``holdout_every`` steps (default: about 10 times per fit) and at the last step; the
+    ``holdout_every`` steps (default: about 20 times per fit) and at the last step; the
     result is the best-scoring state (``chosen_step``), and the fit ends early once
     ``early_stop`` evaluations in a row brought no new best (None: the default of
     :mod:`dainr.holdout`, 0: never).

@@ -44,9 +44,9 @@ class FitSpec:
     #: fraction of every frame's spokes held out to choose the returned state and stop
     #: early (:mod:`dainr.holdout`); None: 5% for iterative methods, none for gridding; 0: off
     holdout: float | None = None
-    #: steps between held-out evaluations; None: ceil(steps / 10)
+    #: steps between held-out evaluations; None: ceil(steps / 20)
     holdout_every: int | None = None
-    #: evaluations without a better held-out loss before the fit stops; None: 3; 0: never
+    #: evaluations without a better held-out loss before the fit stops; None: 5; 0: never
     early_stop: int | None = None
 
 
