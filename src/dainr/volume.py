@@ -231,16 +231,19 @@ def _limit_threads_to_worker() -> str:
 
 
 def cpu_default_workers() -> tuple[int, int]:
-    """(workers, threads each) of the default CPU LocalCluster.
+    """(workers, torch threads each) of the default CPU LocalCluster.
 
-    Measured on the 2-core development machine (benchmarks/README.md, "Volumes on
-    Dask"): two single-threaded workers fit two slices at once and beat one worker with
-    two threads, whose torch ops scale poorly on small images. So: one single-threaded
-    worker per core, capped at 8 (memory: each worker holds one slice's fit).
+    Measured on the shared 2-core development machine (benchmarks/README.md, "Volumes
+    on Dask"): one worker fitting the slices one after another with two torch threads
+    finished a 2-slice DA-INR volume in 60 and 110 s, two single-threaded workers
+    fitting both at once in 135 s (memory traffic and two preparations at once cost
+    more than torch loses on a second thread). So one worker per 4 cores, each using
+    its 4 cores' threads (above ~4 threads torch gains little on one slice's small
+    tensors: an assumption, not measured here), at least one worker.
     """
     cores = os.cpu_count() or 1
-    n = max(1, min(cores, 8))
-    return n, 1
+    threads = min(cores, 4)
+    return max(1, cores // threads), threads
 
 
 def open_client(scheduler: str | None = None, workers: int | None = None, threads_per_worker: int | None = None):

@@ -20,7 +20,7 @@ def add_volume_arguments(p: argparse.ArgumentParser) -> None:
     g = p.add_argument_group("volumes (ISMRMRD stack-of-stars / multi-slice, BART slices)")
     g.add_argument("--slices", help="slices to reconstruct, e.g. 3,5-9 (default: all)")
     g.add_argument("--scheduler", metavar="tcp://HOST:PORT", help="a Dask scheduler you started (default: a LocalCluster on this machine)")
-    g.add_argument("--workers", type=int, help="LocalCluster size (default: one worker per GPU, else one single-threaded worker per core)")
+    g.add_argument("--workers", type=int, help="LocalCluster size (default: one worker per GPU, else one worker per 4 cores)")
     g.add_argument("--virtual-coils", type=int, metavar="K", help="compress the coils to K virtual coils (SVD, per slice, before coil-map estimation)")
 
 
