@@ -11,7 +11,7 @@ Both on the real short-axis cine (benchmarks/dainr_cases.py; true coil maps):
   ``continuous``: the representation evaluated at the fine pixel centres). Scored
   against the 128 x 128 truth, next to bicubic upsampling of the same fit's r = 1
   frames and the zero-filled gridding (NuFFT adjoint) onto the 128 x 128 grid.
-* **temporal**: every other frame's spokes removed (the even frames are fitted, 13 of
+* **temporal** (``--size`` x ``--size``, default 128): every other frame's spokes removed (the even frames are fitted, 13 of
   25); the fit renders the odd frames halfway between, scored against the truth of
   those frames and against linear interpolation of the fit's neighbouring frames.
 
@@ -115,7 +115,7 @@ def spatial(args, variants) -> list[tuple[str, list]]:
 def temporal(args, variants) -> list[tuple[str, list]]:
     from dainr_cases import real_cine
 
-    full = real_cine(128, args.frames, args.spokes, args.coils, args.noise)
+    full = real_cine(args.size, args.frames, args.spokes, args.coils, args.noise)
     S, R = args.spokes, full.n_readout
     keep = np.arange(0, args.frames, 2)
     spokes = (keep[:, None] * S + np.arange(S)[None]).reshape(-1)
@@ -170,6 +170,7 @@ def main(argv: list[str] | None = None) -> int:
     p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     p.add_argument("--protocols", nargs="+", default=["spatial", "temporal"])
     p.add_argument("--frames", type=int, default=25)
+    p.add_argument("--size", type=int, default=128, help="temporal protocol's matrix")
     p.add_argument("--coils", type=int, default=12)
     p.add_argument("--spokes", type=int, default=13)
     p.add_argument("--noise", type=float, default=0.01)

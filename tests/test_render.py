@@ -111,3 +111,20 @@ def test_cli_upscale_and_frames_between(tmp_path, tiny_data):
     r = read_recon_h5(out)
     assert r.frames.shape == (11, 64, 64) and r.upscale == 2.0 and r.steps_done == 3
     assert len(r.attrs["frame_times"]) == 11
+
+
+def test_auto_coords_follow_the_fit(fitted):
+    """r > 1 reads a jitter-trained fit at the fine grid's own points, others as the paper."""
+    from dainr.render import resolve_coords
+
+    m, result = fitted
+    assert resolve_coords(m) == "nearest"
+    assert render_result(m, result, upscale=2.0).attrs["render_coords"] == "nearest"
+    jit = dainr.make_method(make_phantom_data(), "dainr", jitter=True, **TINY)
+    assert resolve_coords(jit) == "continuous" and resolve_coords(jit, "nearest") == "nearest"
+    np.testing.assert_array_equal(
+        render(jit, upscale=2.0, times=[1.0]),
+        render(jit, upscale=2.0, times=[1.0], coords="continuous"),
+    )
+    with pytest.raises(ValueError, match="coords must be"):
+        render(m, upscale=2.0, coords="cubic")

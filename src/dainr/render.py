@@ -57,7 +57,7 @@ def render(
     method,
     upscale: float = 1.0,
     times: Sequence[float] | np.ndarray | None = None,
-    coords: str = "nearest",
+    coords: str = "auto",
     chunk: int = 64,
 ) -> np.ndarray:
     """Complex64 ``[len(times), round(ny*r), round(nx*r)]`` in the input's intensity scale.
@@ -65,8 +65,10 @@ def render(
     ``times`` in frame units, within ``[0, n_frames - 1]`` (default: every acquired
     frame). Between frames the features come from the two neighbouring frames (paper
     §2.1). ``coords``: ``nearest`` (paper: deformed coordinates upsampled by nearest
-    neighbour, features bilinearly) or ``continuous`` (deformation evaluated on the
-    finer grid itself).
+    neighbour, features bilinearly), ``continuous`` (the representation evaluated at the
+    finer grid's own pixel centres) or ``auto`` (the method's ``render_coords``: DA-INR
+    renders ``continuous`` when it was trained off the pixel centres, ``jitter``, else
+    ``nearest``; see :func:`resolve_coords`).
     """
     if not supports_render(method):
         raise ValueError(
@@ -85,6 +87,7 @@ def render(
         raise ValueError(
             f"times must lie in [0, {n - 1}] (frame units), got [{t.min():g}, {t.max():g}]"
         )
+    coords = resolve_coords(method, coords)
     tt = torch.as_tensor(t, dtype=torch.float32, device=method.prep.device)
     out = []
     with torch.no_grad():
@@ -104,16 +107,26 @@ def render(
     return np.concatenate(out)
 
 
+def resolve_coords(method, coords: str = "auto") -> str:
+    """``coords`` with ``auto`` replaced by the method's own choice (``render_coords``)."""
+    if coords == "auto":
+        return getattr(method, "render_coords", "nearest")
+    if coords not in ("nearest", "continuous"):
+        raise ValueError(f"coords must be auto, nearest or continuous, got {coords!r}")
+    return coords
+
+
 def render_result(
     method,
     result: Reconstruction,
     upscale: float = 1.0,
     frames_between: int = 0,
-    coords: str = "nearest",
+    coords: str = "auto",
 ) -> Reconstruction:
     """A copy of ``result`` whose frames are rendered at ``upscale`` with ``frames_between``
     extra frames in each gap; the times rendered are kept in ``attrs['frame_times']``."""
     times = render_times(method.prep.n_frames, frames_between)
+    coords = resolve_coords(method, coords)
     frames = render(method, upscale=upscale, times=times, coords=coords)
     attrs = dict(result.attrs)
     if frames_between:
@@ -128,4 +141,11 @@ def render_result(
 #: stored ``attrs["frame_times"]``, the time of each frame of a result)
 frame_times = render_times
 
-__all__ = ["check_render_request", "render", "render_result", "render_times", "supports_render"]
+__all__ = [
+    "check_render_request",
+    "render",
+    "render_result",
+    "render_times",
+    "resolve_coords",
+    "supports_render",
+]

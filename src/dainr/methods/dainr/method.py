@@ -32,12 +32,15 @@ class DainrConfig:
     steps: int = 1000  #: optimisation steps; released max_steps 1001 (issue: 1000)
     lr: float = 1e-3  #: released: AdamW, lr 1e-3 (no schedule: its StepLR step 2000 > steps)
     #: learning rate of the hash table; None = lr (released: one lr for every parameter;
-    #: Instant-NGP trains its tables at 1e-2, measured +0.9-1.3 dB: benchmarks/README.md)
+    #: Instant-NGP trains its tables at 1e-2: +0.9-1.3 dB on the phantoms, but 1.0 and
+    #: 0.2 dB worse on the real cine, 64², seeds 0/1: benchmarks/README.md)
     hash_lr: float | None = None
     weight_decay: float = 0.01  #: torch's AdamW default, which the released code used unchanged
     optimizer: str = "adamw"  #: adamw (released) or adam (released code's --adam switch)
     #: learning-rate schedule over ``steps``: constant (paper, released) or cosine (from lr
-    #: down to ``lr * lr_final``)
+    #: down to ``lr * lr_final``). Cosine measured 0.5 and 1.5 dB worse robust PSNR on the
+    #: real cine (64², 7 spokes, seeds 0/1, held-out stopping on): 1000 steps are not
+    #: converged, a decaying lr only slows them (benchmarks/README.md, "DA-INR on real anatomy")
     lr_schedule: str = "constant"
     lr_final: float = 0.05  #: cosine schedule: the last step's lr as a fraction of lr
     frames_per_step: int = 1  #: released batch_size 1: one random frame per step
@@ -48,7 +51,10 @@ class DainrConfig:
     temporal_tv: float = 0.0
     #: train on images sampled at the pixel centres plus one random sub-pixel shift per
     #: step, the data given the matching phase ramp: the representation is then fitted
-    #: between pixel centres too, so an r > 1 ``continuous`` render is data-driven
+    #: between pixel centres too, so an r > 1 ``continuous`` render is data-driven.
+    #: Measured on the real cine's r = 2 protocol (seed 0, 1000 steps): the r = 1 fit
+    #: loses 2.3 dB and its r = 2 render (27.2 dB) stays below bicubic upsampling of the
+    #: default fit (28.6 dB): off by default (benchmarks/README.md)
     jitter: bool = False
     #: coarse-to-fine: the hash levels are switched on one after another over this
     #: fraction of the steps (0 = all levels from the start, paper)
@@ -315,6 +321,13 @@ class DainrMethod(Method):
         loss.backward()
         self.optimizer.step()
         return float(loss.detach())
+
+    @property
+    def render_coords(self) -> str:
+        """How :func:`dainr.render.render` reads this fit at r > 1 by default: at the fine
+        grid's own points when it was trained off the pixel centres (``jitter``), else
+        the paper's nearest-neighbour deformed coordinates."""
+        return "continuous" if self.config.jitter else "nearest"
 
     def current_frames(self) -> torch.Tensor:
         times = torch.arange(self.prep.n_frames, dtype=torch.float32, device=self.prep.device)
