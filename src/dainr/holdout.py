@@ -167,9 +167,11 @@ class HeldOut:
 #: the truth's best step, every 100 missed it by up to 0.39 dB (benchmarks/README.md).
 EVALUATIONS = 20
 #: Evaluations without a new best before the fit stops (``--early-stop``; 0 = never):
-#: 5 x 50 steps for DA-INR's default. Two evaluations of 100 steps stopped a 2000-step
-#: fit at 1600 while it was still improving (0.53 dB lost): single states are noisy.
-DEFAULT_PATIENCE = 5
+#: half the run at the default interval. Single states are noisy: on the real cine a
+#: patience of 5 x 40 steps stopped a still-improving 1000-step DA-INR fit at 960 with
+#: the state of step 760 (0.46 dB below the best), 8 or more never stopped one early
+#: (benchmarks/README.md). So early stopping guards fits that stall for long.
+DEFAULT_PATIENCE = 10
 
 
 def default_every(total: int) -> int:

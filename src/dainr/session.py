@@ -46,7 +46,7 @@ class FitSpec:
     holdout: float | None = None
     #: steps between held-out evaluations; None: ceil(steps / 20)
     holdout_every: int | None = None
-    #: evaluations without a better held-out loss before the fit stops; None: 5; 0: never
+    #: evaluations without a better held-out loss before the fit stops; None: 10; 0: never
     early_stop: int | None = None
 
 

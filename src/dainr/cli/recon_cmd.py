@@ -31,7 +31,7 @@ def register(sub) -> None:
     g = p.add_argument_group("held-out spokes and ensembles (iterative methods)")
     g.add_argument("--holdout", type=float, metavar="FRACTION", help="fraction of each frame's spokes kept out of the fit to choose the returned step and stop early (default 0.05; 0 = off: the last step is returned)")
     g.add_argument("--holdout-every", type=int, metavar="N", help="steps between held-out evaluations (default: steps/20, rounded up)")
-    g.add_argument("--early-stop", type=int, metavar="N", help="stop after N held-out evaluations without a better loss (default 5; 0 = never)")
+    g.add_argument("--early-stop", type=int, metavar="N", help="stop after N held-out evaluations without a better loss (default 10; 0 = never)")
     g.add_argument("--ensemble", type=int, default=1, metavar="K", help="fit K seeds (--seed .. --seed+K-1); write their mean and a per-pixel std series /std")
     g.add_argument("--ensemble-parallel", action="store_true", help="run the K fits on a local Dask cluster (default: one after the other, unless several GPUs)")
     from .volume_recon import add_volume_arguments
