@@ -92,7 +92,7 @@ class GraspConfig:
     #: pdhg: iterations when ``steps`` is None (one NUFFT pair each)
     pdhg_iterations: int = 60
     #: pdhg: lambda = lambda_scale * pdhg_lambda_fraction * max|E^H y| * ||A^H W A||
-    pdhg_lambda_fraction: float = 0.001
+    pdhg_lambda_fraction: float = 0.0003
     #: pdhg: primal-dual balance sigma (dual steps x sigma, primal step / sigma)
     pdhg_sigma: float = 1.0
 
