@@ -204,3 +204,12 @@ def test_cli_prints_held_out_loss_and_info_shows_the_choice(tiny_file, tmp_path,
     assert main(["info", str(out)]) == 0
     text = capsys.readouterr().out
     assert "chosen step" in text and "3 evaluations" in text and "1 spoke(s) of each of 6 frames" in text
+
+
+def test_grasp_holds_nothing_out_by_default_but_learned_methods_do(cardiac):
+    from dainr.session import FitSpec, build_method
+
+    grasp = build_method(cardiac, FitSpec(method="grasp", spokes_per_frame=13))
+    assert grasp.prep.heldout is None
+    tddip = build_method(cardiac, FitSpec(method="tddip", spokes_per_frame=13, overrides={"steps": 2}))
+    assert tddip.prep.heldout is not None

@@ -114,6 +114,11 @@ class Method(ABC):
 
     #: False for one-shot methods (gridding): no held-out spokes, no /history, no chosen step
     iterative: bool = True
+    #: whether spokes are held out when the user does not say (FitSpec.holdout None).
+    #: False for methods whose answer is a converged optimum, not a state to choose:
+    #: holding 1 of 13-16 spokes out cost GRASP 0.5 dB on the realistic cases
+    #: (benchmarks/README.md) and there is no step to choose.
+    holdout_by_default: bool = True
 
     def heldout_loss(self, frames: torch.Tensor | None = None) -> float:
         """The ramp-weighted squared residual on the held-out spokes of every frame

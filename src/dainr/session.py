@@ -42,7 +42,8 @@ class FitSpec:
     #: one seed for everything random: network initialisation, frame order, held-out spokes
     seed: int | None = 0
     #: fraction of every frame's spokes held out to choose the returned state and stop
-    #: early (:mod:`dainr.holdout`); None: 5% for iterative methods, none for gridding; 0: off
+    #: early (:mod:`dainr.holdout`); None: 5% for learned methods,
+    #: none for gridding and GRASP (``Method.holdout_by_default``); 0: off
     holdout: float | None = None
     #: steps between held-out evaluations; None: ceil(steps / 20)
     holdout_every: int | None = None
@@ -74,7 +75,8 @@ def build_method(data: KSpaceData | str | os.PathLike, spec: FitSpec) -> Method:
     config = build_config(config_cls, spec.config, spec.overrides)
     holdout = spec.holdout
     if holdout is None:
-        holdout = DEFAULT_FRACTION if method_cls.iterative else 0.0
+        default = method_cls.iterative and method_cls.holdout_by_default
+        holdout = DEFAULT_FRACTION if default else 0.0
     prep = prepare_series(
         data,
         spec.spokes_per_frame,
