@@ -57,7 +57,8 @@ class DainrConfig:
     #: default fit (28.6 dB): off by default (benchmarks/README.md)
     jitter: bool = False
     #: coarse-to-fine: the hash levels are switched on one after another over this
-    #: fraction of the steps (0 = all levels from the start, paper)
+    #: fraction of the steps (0 = all levels from the start, paper). 0.5 measured 1.1 dB
+    #: worse on the real cine (64², seeds 0/1): benchmarks/README.md
     coarse_to_fine: float = 0.0
     #: scale of the deformation network's last layer at initialisation: a small value
     #: starts the fit from (almost) no deformation, so the shared canonical image forms first
@@ -90,7 +91,9 @@ class DainrConfig:
     #: frame: features of frame t (paper, reconstruction); neighbours: of t-1 and t+1
     #: (released code); off: none. frame is the one source that kept the DCE phantom's
     #: ROI curves (off and neighbours are 1.3-3.5 dB better on the cardiac phantom):
-    #: benchmarks/README.md, "DA-INR feature source"
+    #: benchmarks/README.md, "DA-INR feature source". Real anatomy (64²): off +0.9 dB on
+    #: the real cine (seeds 0/1) but 1.3 dB and ROI fidelity lost on the real-anatomy
+    #: perfusion case: frame kept ("DA-INR on real anatomy")
     features: str = "frame"
     feature_channels: int = 64  #: MDSR's n_feats = 64 (released make_mdsr)
     feature_weights: str | None = None  #: MDSR state dict file; None = seeded random (released)

@@ -25,7 +25,8 @@ if TYPE_CHECKING:
 
 FEATURE_SOURCES = ("frame", "neighbours", "off")
 #: paper [ϕ(x'), f']; released [ϕ(x'), γ(x), γ(t), f']; time [ϕ(x'), γ(t), f'] (a canonical
-#: image that may change with t: contrast that a deformation cannot give)
+#: image that may change with t: contrast that a deformation cannot give; measured 0.9 dB
+#: worse on the real-anatomy perfusion case, seed 0: benchmarks/README.md)
 CANONICAL_INPUTS = ("paper", "released", "time")
 
 
