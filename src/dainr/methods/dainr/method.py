@@ -32,8 +32,9 @@ class DainrConfig:
     steps: int = 1000  #: optimisation steps; released max_steps 1001 (issue: 1000)
     lr: float = 1e-3  #: released: AdamW, lr 1e-3 (no schedule: its StepLR step 2000 > steps)
     #: learning rate of the hash table; None = lr (released: one lr for every parameter;
-    #: Instant-NGP trains its tables at 1e-2: +0.9-1.3 dB on the phantoms, but 1.0 and
-    #: 0.2 dB worse on the real cine, 64², seeds 0/1: benchmarks/README.md)
+    #: Instant-NGP trains its tables at 1e-2: +0.9-1.3 dB on the phantoms and +1.2/+0.6 dB
+    #: on the real-anatomy perfusion case, but 1.0 and 0.2 dB worse on the real cine, 64²,
+    #: seeds 0/1: benchmarks/README.md)
     hash_lr: float | None = None
     weight_decay: float = 0.01  #: torch's AdamW default, which the released code used unchanged
     optimizer: str = "adamw"  #: adamw (released) or adam (released code's --adam switch)
