@@ -95,26 +95,10 @@ def register(sub) -> None:
         help="h5: the k-space contract; ismrmrd: raw data as a scanner converter writes it "
         "(default %(default)s)",
     )
-    p.add_argument(
-        "--slices",
-        type=int,
-        help="dce: a golden-angle stack-of-stars volume of N slices (needs --format ismrmrd)",
-    )
-    p.add_argument(
-        "--format",
-        choices=["h5", "ismrmrd"],
-        default="h5",
-        help="h5: the k-space contract; ismrmrd: raw data as a scanner converter writes it "
-        "(default %(default)s)",
-    )
     p.set_defaults(func=run)
 
 
 def run(args: argparse.Namespace) -> int:
-    if args.format == "ismrmrd" or args.slices is not None:
-        from ..simulate.ismrmrd_writer import run_simulate_volume
-
-        return run_simulate_volume(args)
     if args.format == "ismrmrd" or args.slices is not None:
         from ..simulate.ismrmrd_writer import run_simulate_volume
 
