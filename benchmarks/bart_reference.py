@@ -101,8 +101,21 @@ def bart_pics(
         write_cfl(p / "k", ksp)
         write_cfl(p / "t", traj)
         write_cfl(p / "s", sens)
-        cmd = ["bart", "pics", "-S", "-i", str(iters), "-R", f"T:{1 << TIME_DIM}:0:{lam:g}",
-               *extra, "-t", str(p / "t"), str(p / "k"), str(p / "s"), str(p / "x")]
+        cmd = [
+            "bart",
+            "pics",
+            "-S",
+            "-i",
+            str(iters),
+            "-R",
+            f"T:{1 << TIME_DIM}:0:{lam:g}",
+            *extra,
+            "-t",
+            str(p / "t"),
+            str(p / "k"),
+            str(p / "s"),
+            str(p / "x"),
+        ]
         t0 = time.perf_counter()
         run = subprocess.run(cmd, capture_output=True, text=True)
         seconds = time.perf_counter() - t0
@@ -157,7 +170,9 @@ def sweep(
     series = data.binned(spokes)
     out = []
     for lam in lambdas:
-        frames, sec = bart_pics(series.kspace, series.trajectory, maps, series.n_readout, lam, iters)
+        frames, sec = bart_pics(
+            series.kspace, series.trajectory, maps, series.n_readout, lam, iters
+        )
         s = score_series(frames, series.reference)
         out.append({"lambda": lam, "seconds": sec, **s.as_dict(), "frames": frames})
     return out
@@ -183,7 +198,9 @@ def case_maps(data, which: str) -> np.ndarray:
 
 
 def main(argv: list[str] | None = None) -> int:
-    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap = argparse.ArgumentParser(
+        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
     ap.add_argument("--case", default="cine-real", choices=("cine-real", "perfusion-real"))
     ap.add_argument("--spokes", type=int, default=13)
     ap.add_argument("--maps", default="true", choices=("true", "espirit", "ratio"))
@@ -201,12 +218,16 @@ def main(argv: list[str] | None = None) -> int:
         err = check_conventions(data.binned(args.spokes), maps)
         print(f"BART forward NUFFT vs dainr's: relative difference {err:.2e}")
         return 0 if err < 0.05 else 1
-    print(f"# {args.case}, {args.spokes} spokes/frame, {args.maps} maps, bart pics -i {args.iters} "
-          f"(OMP_NUM_THREADS={os.environ.get('OMP_NUM_THREADS', 'unset')})")
+    print(
+        f"# {args.case}, {args.spokes} spokes/frame, {args.maps} maps, bart pics -i {args.iters} "
+        f"(OMP_NUM_THREADS={os.environ.get('OMP_NUM_THREADS', 'unset')})"
+    )
     for r in sweep(data, args.spokes, maps, args.lambdas, args.iters):
-        print(f"lambda {r['lambda']:<7g} robust PSNR {r['robust_psnr_mean']:.2f} dB  motion "
-              f"{r['motion_psnr']:.2f} dB  temporal NRMSE {r['temporal_nrmse']:.3f}  {r['seconds']:.1f} s",
-              flush=True)
+        print(
+            f"lambda {r['lambda']:<7g} robust PSNR {r['robust_psnr_mean']:.2f} dB  motion "
+            f"{r['motion_psnr']:.2f} dB  temporal NRMSE {r['temporal_nrmse']:.3f}  {r['seconds']:.1f} s",
+            flush=True,
+        )
     return 0
 
 

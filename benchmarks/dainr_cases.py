@@ -48,20 +48,32 @@ def cine_truth(size: int = 128, frames: int = 25, seed: int = 0) -> np.ndarray:
 
 
 def real_cine(
-    size: int = 128, frames: int = 25, spokes: int = 13, coils: int = 12, noise: float = 0.01,
+    size: int = 128,
+    frames: int = 25,
+    spokes: int = 13,
+    coils: int = 12,
+    noise: float = 0.01,
     seed: int = 0,
 ) -> KSpaceData:
     """The real cine sampled at ``spokes`` per frame; ``/reference`` is the truth."""
     truth = cine_truth(size, frames, seed)
     maps = birdcage_maps(coils, (size, size), radius=1.5)
-    attrs = {"phantom": "real-cine", "description": f"real SAX cine {size}^2 x {frames}, "
-             f"{coils} birdcage coils, {spokes} spokes/frame, noise {noise}"}
+    attrs = {
+        "phantom": "real-cine",
+        "description": f"real SAX cine {size}^2 x {frames}, "
+        f"{coils} birdcage coils, {spokes} spokes/frame, noise {noise}",
+    }
     return acquire_series(truth, maps, spokes, 2.0, noise, seed, attrs=attrs)
 
 
 def real_cine_extent(
-    size: int = 128, factor: int = 2, frames: int = 25, spokes: int = 13, coils: int = 12,
-    noise: float = 0.01, seed: int = 0,
+    size: int = 128,
+    factor: int = 2,
+    frames: int = 25,
+    spokes: int = 13,
+    coils: int = 12,
+    noise: float = 0.01,
+    seed: int = 0,
 ) -> tuple[KSpaceData, np.ndarray]:
     """k-space of the ``size`` truth inside a ``size/factor`` grid's extent, as data of
     that coarse grid (trajectory in its radians/pixel), and the fine truth.
@@ -99,7 +111,11 @@ def real_cine_extent(
         image_shape=(n, n),
         coil_maps=coarse_maps.astype(np.complex64),
         reference=coarse_truth.astype(np.complex64),
-        attrs={"spokes_per_frame": spokes, "phantom": "real-cine-extent", "description": f"real cine {size}^2 truth, "
-               f"k-space of a {n}^2 extent, {spokes} spokes/frame, {coils} coils"},
+        attrs={
+            "spokes_per_frame": spokes,
+            "phantom": "real-cine-extent",
+            "description": f"real cine {size}^2 truth, "
+            f"k-space of a {n}^2 extent, {spokes} spokes/frame, {coils} coils",
+        },
     )
     return data, truth

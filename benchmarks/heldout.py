@@ -165,8 +165,12 @@ def analyse(run: dict, patiences=(5, 10, 20)) -> dict:
         order = sorted(values)
         for p in patiences:
             best_step, stop = _early(order, [values[s] for s in order], p)
-            entry["early"][p] = {"stop": stop, "chosen_step": best_step,
-                                 "gap_db": sc[oracle] - sc[best_step], "steps_saved": 1 - stop / last}
+            entry["early"][p] = {
+                "stop": stop,
+                "chosen_step": best_step,
+                "gap_db": sc[oracle] - sc[best_step],
+                "steps_saved": 1 - stop / last,
+            }
         out["criteria"][name] = entry
     for p in patiences:
         best_step, stop = _early(steps, held, p)
@@ -237,11 +241,17 @@ def table(report: dict, intervals=(20, 40, 60, 100), patience=(3, 5)) -> str:
     lines = []
     for spokes, case in report["cases"].items():
         runs = case["runs"]
-        lines.append(f"\n{spokes} spokes/frame, {len(runs)} seeds: oracle (best true robust PSNR of all "
-                     "scored steps, every 20) minus the chosen state's, mean / max over seeds, dB\n")
+        lines.append(
+            f"\n{spokes} spokes/frame, {len(runs)} seeds: oracle (best true robust PSNR of all "
+            "scored steps, every 20) minus the chosen state's, mean / max over seeds, dB\n"
+        )
         names = list(runs[0].get("criteria", {})) or ["engine"]
         head = "| criterion | " + " | ".join(f"every {i}" for i in intervals)
-        head += " | " + " | ".join(f"stop P={p} (every {es_every}): gap, steps saved" for p in patience) + " |"
+        head += (
+            " | "
+            + " | ".join(f"stop P={p} (every {es_every}): gap, steps saved" for p in patience)
+            + " |"
+        )
         lines += [head, "|" + " --- |" * (1 + len(intervals) + len(patience))]
         for name in names:
             row = [name]
@@ -249,8 +259,14 @@ def table(report: dict, intervals=(20, 40, 60, 100), patience=(3, 5)) -> str:
                 gaps = []
                 for run in runs:
                     sc = {int(k): v for k, v in run["scores"].items()}
-                    vals = {int(k): v for k, v in (run["criteria"][name] if name != "engine" else
-                            dict(zip(run["eval_steps"], run["heldout"]))).items()}
+                    vals = {
+                        int(k): v
+                        for k, v in (
+                            run["criteria"][name]
+                            if name != "engine"
+                            else dict(zip(run["eval_steps"], run["heldout"]))
+                        ).items()
+                    }
                     steps = [s for s in sorted(vals) if s % every == 0 and s in sc]
                     oracle = max(sc[s] for s in vals if s in sc)  # over every scored step
                     pick = min(steps, key=lambda s: vals[s])
@@ -260,8 +276,14 @@ def table(report: dict, intervals=(20, 40, 60, 100), patience=(3, 5)) -> str:
                 gaps, saved = [], []
                 for run in runs:
                     sc = {int(k): v for k, v in run["scores"].items()}
-                    vals = {int(k): v for k, v in (run["criteria"][name] if name != "engine" else
-                            dict(zip(run["eval_steps"], run["heldout"]))).items()}
+                    vals = {
+                        int(k): v
+                        for k, v in (
+                            run["criteria"][name]
+                            if name != "engine"
+                            else dict(zip(run["eval_steps"], run["heldout"]))
+                        ).items()
+                    }
                     steps = [s for s in sorted(vals) if s % es_every == 0 and s in sc]
                     best, stop = _early(steps, [vals[s] for s in steps], p)
                     gaps.append(max(sc[s] for s in vals if s in sc) - sc[best])
@@ -272,19 +294,25 @@ def table(report: dict, intervals=(20, 40, 60, 100), patience=(3, 5)) -> str:
         if base:
             chosen = [r["analysis"]["chosen"] for r in runs]
             last = [r["analysis"]["last"] for r in runs]
-            lines.append(f"\nSeed 0: all spokes, fixed {report['args']['steps']} steps, last state: "
-                         f"{base['score']:.2f} dB; held-out run: chosen {chosen[0]:.2f} dB, last {last[0]:.2f} dB.")
+            lines.append(
+                f"\nSeed 0: all spokes, fixed {report['args']['steps']} steps, last state: "
+                f"{base['score']:.2f} dB; held-out run: chosen {chosen[0]:.2f} dB, last {last[0]:.2f} dB."
+            )
         ens = case.get("ensemble")
         if ens:
-            lines.append(f"Ensemble of {len(runs)} (the chosen states): mean {ens['mean_score']:.2f} dB "
-                         f"(members {', '.join(f'{x:.2f}' for x in ens['member_scores'])}); std vs true error "
-                         f"Pearson {ens['pearson']:.2f}, Spearman {ens['spearman']:.2f}; mean error where the std "
-                         f"is in its top decile / elsewhere: {ens['error_ratio_top_std']:.2f}x")
+            lines.append(
+                f"Ensemble of {len(runs)} (the chosen states): mean {ens['mean_score']:.2f} dB "
+                f"(members {', '.join(f'{x:.2f}' for x in ens['member_scores'])}); std vs true error "
+                f"Pearson {ens['pearson']:.2f}, Spearman {ens['spearman']:.2f}; mean error where the std "
+                f"is in its top decile / elsewhere: {ens['error_ratio_top_std']:.2f}x"
+            )
     return "\n".join(lines)
 
 
 def main(argv: list[str] | None = None) -> int:
-    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap = argparse.ArgumentParser(
+        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
     ap.add_argument("--size", type=int, default=64)
     ap.add_argument("--frames", type=int, default=25)
     ap.add_argument("--coils", type=int, default=12)
@@ -292,12 +320,16 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--spokes", type=int, nargs="+", default=[13])
     ap.add_argument("--seeds", type=int, default=4)
     ap.add_argument("--steps", type=int, default=1000)
-    ap.add_argument("--every", type=int, help="held-out evaluation interval (default: the engine's)")
+    ap.add_argument(
+        "--every", type=int, help="held-out evaluation interval (default: the engine's)"
+    )
     ap.add_argument("--method", default="dainr")
     ap.add_argument("--set", action="append", default=[], metavar="FIELD=VALUE")
     ap.add_argument("--no-baseline", action="store_true")
     ap.add_argument("--json", type=Path)
-    ap.add_argument("--table", type=Path, metavar="JSON", help="only print the markdown tables of a saved run")
+    ap.add_argument(
+        "--table", type=Path, metavar="JSON", help="only print the markdown tables of a saved run"
+    )
     args = ap.parse_args(argv)
     if args.table:
         print(table(json.loads(args.table.read_text())))
@@ -329,23 +361,42 @@ def main(argv: list[str] | None = None) -> int:
                 f"{spokes} spokes seed {seed}: oracle {a['oracle']:.2f} dB at {a['oracle_step']}, "
                 f"held-out {a['chosen']:.2f} at {a['chosen_step']} (gap {a['gap_db']:.2f}), "
                 f"last {a['last']:.2f}; {run['seconds']:.0f} s; by criterion "
-                + ", ".join(f"{k} {v['gap_db']:.2f} at {v['step']}" for k, v in a["criteria"].items()),
-                file=sys.stderr, flush=True,
+                + ", ".join(
+                    f"{k} {v['gap_db']:.2f} at {v['step']}" for k, v in a["criteria"].items()
+                ),
+                file=sys.stderr,
+                flush=True,
             )
         if not args.no_baseline:
             case["baseline"] = run_baseline(data, args.method, dict(overrides), 0)
-            print(f"{spokes} spokes baseline (no held-out, last step): {case['baseline']['score']:.2f} dB, "
-                  f"{case['baseline']['seconds']:.0f} s", file=sys.stderr, flush=True)
+            print(
+                f"{spokes} spokes baseline (no held-out, last step): {case['baseline']['score']:.2f} dB, "
+                f"{case['baseline']['seconds']:.0f} s",
+                file=sys.stderr,
+                flush=True,
+            )
         if len(members) > 1:
             case["ensemble"] = ensemble_scores(members, data.reference)
             e = case["ensemble"]
-            print(f"{spokes} spokes ensemble of {len(members)}: mean {e['mean_score']:.2f} dB, "
-                  f"std-error pearson {e['pearson']:.3f} spearman {e['spearman']:.3f}", file=sys.stderr, flush=True)
+            print(
+                f"{spokes} spokes ensemble of {len(members)}: mean {e['mean_score']:.2f} dB, "
+                f"std-error pearson {e['pearson']:.3f} spearman {e['spearman']:.3f}",
+                file=sys.stderr,
+                flush=True,
+            )
         report["cases"][str(spokes)] = case
         if args.json:
             args.json.write_text(json.dumps(report, indent=1, default=float))
-    print(json.dumps({k: {kk: vv for kk, vv in c.items() if kk != "runs"} for k, c in report["cases"].items()},
-                     indent=1, default=float))
+    print(
+        json.dumps(
+            {
+                k: {kk: vv for kk, vv in c.items() if kk != "runs"}
+                for k, c in report["cases"].items()
+            },
+            indent=1,
+            default=float,
+        )
+    )
     return 0
 
 

@@ -65,8 +65,10 @@ def grasp(data, spokes: int, maps: np.ndarray, **overrides) -> dict:
 
 
 def line(tag: str, r: dict) -> str:
-    return (f"{tag:42} robust {r['robust_psnr_mean']:6.2f} dB  motion {r['motion_psnr']:6.2f} dB  "
-            f"t-NRMSE {r['temporal_nrmse']:.3f}  {r['seconds']:6.1f} s")
+    return (
+        f"{tag:42} robust {r['robust_psnr_mean']:6.2f} dB  motion {r['motion_psnr']:6.2f} dB  "
+        f"t-NRMSE {r['temporal_nrmse']:.3f}  {r['seconds']:6.1f} s"
+    )
 
 
 def run_maps(cases: list[str]) -> list[dict]:
@@ -81,16 +83,28 @@ def run_maps(cases: list[str]) -> list[dict]:
             maps = case_maps(data, which)
             est_s = time.perf_counter() - t
             r = grasp(data, spokes, maps)
-            r |= {"case": case, "maps": which, "estimate_seconds": est_s,
-                  "mismatch": mismatch(maps, true, data.reference)}
-            print(line(f"{case} GRASP default, {which} maps (mismatch {r['mismatch']:.1e})", r),
-                  flush=True)
+            r |= {
+                "case": case,
+                "maps": which,
+                "estimate_seconds": est_s,
+                "mismatch": mismatch(maps, true, data.reference),
+            }
+            print(
+                line(f"{case} GRASP default, {which} maps (mismatch {r['mismatch']:.1e})", r),
+                flush=True,
+            )
             out.append(r)
     return out
 
 
-def run_grasp(cases: list[str], maps_kind: str, lambdas: list[float], bart: bool,
-              bart_lambdas: list[float], overrides: dict) -> list[dict]:
+def run_grasp(
+    cases: list[str],
+    maps_kind: str,
+    lambdas: list[float],
+    bart: bool,
+    bart_lambdas: list[float],
+    overrides: dict,
+) -> list[dict]:
     from bart_reference import case_maps, have_bart, sweep
 
     out = []
@@ -106,14 +120,18 @@ def run_grasp(cases: list[str], maps_kind: str, lambdas: list[float], bart: bool
             for r in sweep(data, spokes, maps, bart_lambdas):
                 r.pop("frames")
                 r |= {"case": case, "maps": maps_kind, "method": "bart"}
-                print(line(f"{case} BART pics lambda {r['lambda']:g} ({maps_kind} maps)", r),
-                      flush=True)
+                print(
+                    line(f"{case} BART pics lambda {r['lambda']:g} ({maps_kind} maps)", r),
+                    flush=True,
+                )
                 out.append(r)
     return out
 
 
 def main(argv: list[str] | None = None) -> int:
-    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap = argparse.ArgumentParser(
+        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
     ap.add_argument("what", choices=("maps", "grasp"))
     ap.add_argument("--cases", nargs="+", default=list(CASES), choices=list(CASES))
     ap.add_argument("--maps", default="true", choices=("true", "espirit", "ratio"))
@@ -129,12 +147,16 @@ def main(argv: list[str] | None = None) -> int:
     overrides = parse_assignments(GraspConfig, args.set) if args.set else {}
     import torch
 
-    print(f"# {time.strftime('%Y-%m-%d %H:%M')} {platform.node()}, {os.cpu_count()} CPUs "
-          f"(shared: timings noisy), torch {torch.__version__}")
+    print(
+        f"# {time.strftime('%Y-%m-%d %H:%M')} {platform.node()}, {os.cpu_count()} CPUs "
+        f"(shared: timings noisy), torch {torch.__version__}"
+    )
     if args.what == "maps":
         rows = run_maps(args.cases)
     else:
-        rows = run_grasp(args.cases, args.maps, args.lambdas, args.bart, args.bart_lambdas, overrides)
+        rows = run_grasp(
+            args.cases, args.maps, args.lambdas, args.bart, args.bart_lambdas, overrides
+        )
     if args.json:
         Path(args.json).write_text(json.dumps(rows, indent=1, default=str))
     return 0

@@ -53,7 +53,9 @@ class ReferenceStyleBackend:
 def make_operator(variant, n, frames, coils, spokes, device):
     traj = golden_angle_trajectory(frames * spokes, 2 * n).reshape(frames, -1, 2)
     rng = np.random.default_rng(0)
-    maps = (rng.standard_normal((coils, n, n)) + 1j * rng.standard_normal((coils, n, n))).astype(np.complex64)
+    maps = (rng.standard_normal((coils, n, n)) + 1j * rng.standard_normal((coils, n, n))).astype(
+        np.complex64
+    )
     backend = {"default": "auto", "tkbn": "torchkbnufft", "reference": "torchkbnufft"}[variant]
     op = RadialOperator(traj, (n, n), maps, device=device, backend=backend)
     if variant == "reference":
@@ -101,10 +103,19 @@ def scaling_table(args) -> list[dict]:
     sizes = [128, 256] if args.quick else [128, 256, 384]
     for n in sizes:
         op = make_operator("default", n, 25, 12, 13, args.device)
-        rows.append(dict(n=n, frames=25, coils=12, step=time_operator_step(op, args.repeats, args.device)))
+        rows.append(
+            dict(n=n, frames=25, coils=12, step=time_operator_step(op, args.repeats, args.device))
+        )
     for coils in (4, 32):
         op = make_operator("default", 128, 25, coils, 13, args.device)
-        rows.append(dict(n=128, frames=25, coils=coils, step=time_operator_step(op, args.repeats, args.device)))
+        rows.append(
+            dict(
+                n=128,
+                frames=25,
+                coils=coils,
+                step=time_operator_step(op, args.repeats, args.device),
+            )
+        )
     return rows
 
 
@@ -131,42 +142,69 @@ def method_table(args) -> list[dict]:
             t = time.perf_counter()
             res = drain(run_fit(m))
             wall = time.perf_counter() - t
-            rows.append(dict(method=name, operator=variant, steps=steps, step_s=wall / steps,
-                             fit_s=res.seconds, peak_mib=res.peak_memory_bytes / 2**20))
+            rows.append(
+                dict(
+                    method=name,
+                    operator=variant,
+                    steps=steps,
+                    step_s=wall / steps,
+                    fit_s=res.seconds,
+                    peak_mib=res.peak_memory_bytes / 2**20,
+                )
+            )
     return rows
 
 
 def print_tables(op_rows, scale_rows, method_rows) -> None:
-    print("\n## Operator step (forward + L1 + backward, one frame), seconds; ratio = reference / default")
-    print(f"{'image':>7} {'frames':>6} {'coils':>5} {'default':>10} {'tkbn':>10} {'reference':>10} {'tkbn/def':>9} {'ref/def':>8}  backend")
+    print(
+        "\n## Operator step (forward + L1 + backward, one frame), seconds; ratio = reference / default"
+    )
+    print(
+        f"{'image':>7} {'frames':>6} {'coils':>5} {'default':>10} {'tkbn':>10} {'reference':>10} {'tkbn/def':>9} {'ref/def':>8}  backend"
+    )
     for r in op_rows:
-        print(f"{r['n']:>5}^2 {r['frames']:>6} {r['coils']:>5} {r['default']:>10.4f} {r['tkbn']:>10.4f} "
-              f"{r['reference']:>10.4f} {r['tkbn'] / r['default']:>8.1f}x {r['reference'] / r['default']:>7.1f}x  {r['default_backend']}")
+        print(
+            f"{r['n']:>5}^2 {r['frames']:>6} {r['coils']:>5} {r['default']:>10.4f} {r['tkbn']:>10.4f} "
+            f"{r['reference']:>10.4f} {r['tkbn'] / r['default']:>8.1f}x {r['reference'] / r['default']:>7.1f}x  {r['default_backend']}"
+        )
     print("\n## Default operator step vs size and coils, seconds")
     for r in scale_rows:
         print(f"{r['n']:>5}^2 frames {r['frames']:>3} coils {r['coils']:>3}: {r['step']:.4f}")
     if method_rows:
         print("\n## Methods: step and whole fit")
-        print(f"{'method':>8} {'operator':>10} {'steps':>6} {'s/step':>8} {'fit s':>8} {'peak MiB':>9}")
+        print(
+            f"{'method':>8} {'operator':>10} {'steps':>6} {'s/step':>8} {'fit s':>8} {'peak MiB':>9}"
+        )
         base = {r["method"]: r["step_s"] for r in method_rows if r["operator"] == "default"}
         for r in method_rows:
             ratio = r["step_s"] / base[r["method"]]
-            print(f"{r['method']:>8} {r['operator']:>10} {r['steps']:>6} {r['step_s']:>8.3f} {r['fit_s']:>8.1f} "
-                  f"{r['peak_mib']:>9.0f}   ({ratio:.1f}x the default step)")
+            print(
+                f"{r['method']:>8} {r['operator']:>10} {r['steps']:>6} {r['step_s']:>8.3f} {r['fit_s']:>8.1f} "
+                f"{r['peak_mib']:>9.0f}   ({ratio:.1f}x the default step)"
+            )
 
 
 def main(argv=None) -> int:
     p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    p.add_argument("--quick", action="store_true", help="fewer cases and steps (minutes on 2 cores)")
+    p.add_argument(
+        "--quick", action="store_true", help="fewer cases and steps (minutes on 2 cores)"
+    )
     p.add_argument("--device", default="cuda" if torch.cuda.is_available() else "cpu")
     p.add_argument("--repeats", type=int, default=10)
-    p.add_argument("--fit-steps", type=int, default=None, help="steps of each whole fit (default 1000, 100 with --quick)")
+    p.add_argument(
+        "--fit-steps",
+        type=int,
+        default=None,
+        help="steps of each whole fit (default 1000, 100 with --quick)",
+    )
     p.add_argument("--no-methods", action="store_true", help="operator tables only")
     p.add_argument("--json", help="also write the rows as JSON here")
     args = p.parse_args(argv)
     args.fit_steps = args.fit_steps or (100 if args.quick else 1000)
-    print(f"# speed, {date.today()}, {platform.processor() or platform.machine()}, "
-          f"{torch.get_num_threads()} threads, device {args.device}, torch {torch.__version__}")
+    print(
+        f"# speed, {date.today()}, {platform.processor() or platform.machine()}, "
+        f"{torch.get_num_threads()} threads, device {args.device}, torch {torch.__version__}"
+    )
     op_rows = operator_table(args)
     scale_rows = scaling_table(args)
     method_rows = [] if args.no_methods else method_table(args)

@@ -26,8 +26,14 @@ from dainr.simulate import SimulationConfig, simulate_phantom
 
 
 def dce_slice(size: int, coils: int, frames: int = 16, spf: int = 34, seed: int = 0):
-    cfg = SimulationConfig(size=size, frames=frames, coils=coils, spokes_per_frame=spf, seed=seed,
-                           coil_maps_in_file=False)
+    cfg = SimulationConfig(
+        size=size,
+        frames=frames,
+        coils=coils,
+        spokes_per_frame=spf,
+        seed=seed,
+        coil_maps_in_file=False,
+    )
     return simulate_phantom("dce", cfg)
 
 
@@ -54,7 +60,9 @@ def cmd_step(a):
         for c in a.coils:
             d = dce_slice(n, c, frames=a.frames)
             per, prep, mib, _ = time_steps(d, a.steps)
-            print(f"| {n}² | {c} | {d.n_readout} | {per:.3f} | {prep:.1f} | {mib:.0f} |", flush=True)
+            print(
+                f"| {n}² | {c} | {d.n_readout} | {per:.3f} | {prep:.1f} | {mib:.0f} |", flush=True
+            )
 
 
 def cmd_compress(a):
@@ -62,7 +70,9 @@ def cmd_compress(a):
 
     d = dce_slice(a.size, a.coils, frames=a.frames)
     ref = d.reference
-    print("| coils | compression s | energy kept | gridding rPSNR dB | DA-INR rPSNR dB | DA-INR s/step | fit s |")
+    print(
+        "| coils | compression s | energy kept | gridding rPSNR dB | DA-INR rPSNR dB | DA-INR s/step | fit s |"
+    )
     print("|---|---|---|---|---|---|---|")
     for k in [a.coils, *a.virtual]:
         t0 = time.perf_counter()
@@ -73,8 +83,11 @@ def cmd_compress(a):
         t1 = time.perf_counter()
         per, _, _, r = time_steps(dk, a.steps)
         fit_s = time.perf_counter() - t1
-        print(f"| {a.coils}→{k} | {tc:.3f} | {energy:.4f} | {np.mean(robust_psnr(g, ref)):.2f} | "
-              f"{np.mean(robust_psnr(r.frames, ref)):.2f} | {per:.3f} | {fit_s:.0f} |", flush=True)
+        print(
+            f"| {a.coils}→{k} | {tc:.3f} | {energy:.4f} | {np.mean(robust_psnr(g, ref)):.2f} | "
+            f"{np.mean(robust_psnr(r.frames, ref)):.2f} | {per:.3f} | {fit_s:.0f} |",
+            flush=True,
+        )
 
 
 def _gridding(data):
@@ -93,8 +106,12 @@ def cmd_sizing(a):
     logging.getLogger("distributed").setLevel(logging.ERROR)
     with tempfile.TemporaryDirectory() as tmp:
         p = Path(tmp) / "v.mrd"
-        write_ismrmrd(p, simulate_dce_volume(a.slices, size=a.size, frames=a.frames, coils=a.coils_n,
-                                             spokes_per_frame=34))
+        write_ismrmrd(
+            p,
+            simulate_dce_volume(
+                a.slices, size=a.size, frames=a.frames, coils=a.coils_n, spokes_per_frame=34
+            ),
+        )
         vol = read_ismrmrd(p)
         spec = FitSpec(method="dainr", overrides={"steps": a.steps}, device="cpu")
         print("| cluster | startup s | volume wall s | per-slice s (mean) |")
@@ -114,8 +131,10 @@ def cmd_sizing(a):
             from dainr.volume import read_volume_recon
 
             secs = read_volume_recon(out).seconds
-            print(f"| {workers} worker(s) x {threads} thread(s) | {start:.1f} | {wall:.1f} | {np.mean(secs):.1f} |",
-                  flush=True)
+            print(
+                f"| {workers} worker(s) x {threads} thread(s) | {start:.1f} | {wall:.1f} | {np.mean(secs):.1f} |",
+                flush=True,
+            )
 
 
 def cmd_scores(a):
@@ -135,12 +154,16 @@ def cmd_scores(a):
     print("|---|---|---|---|")
     for i, z in enumerate(r.slices):
         rz = ref[:F, z]
-        print(f"| {z} | {np.mean(robust_psnr(g[:, i], rz)):.2f} | {np.mean(robust_psnr(r.frames[:, i], rz)):.2f} | "
-              f"{r.seconds[i]:.1f} |")
+        print(
+            f"| {z} | {np.mean(robust_psnr(g[:, i], rz)):.2f} | {np.mean(robust_psnr(r.frames[:, i], rz)):.2f} | "
+            f"{r.seconds[i]:.1f} |"
+        )
 
 
 def main():
-    p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    p = argparse.ArgumentParser(
+        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
     sub = p.add_subparsers(dest="cmd", required=True)
     s = sub.add_parser("step")
     s.add_argument("--sizes", type=int, nargs="+", default=[128, 256, 384])
@@ -159,13 +182,20 @@ def main():
     s.add_argument("--frames", type=int, default=8)
     s.add_argument("--coils-n", type=int, default=8)
     s.add_argument("--steps", type=int, default=100)
-    s.add_argument("--shapes", type=lambda v: tuple(int(x) for x in v.split("x")), nargs="+",
-                   default=[(1, 2), (2, 1)], help="WORKERSxTHREADS")
+    s.add_argument(
+        "--shapes",
+        type=lambda v: tuple(int(x) for x in v.split("x")),
+        nargs="+",
+        default=[(1, 2), (2, 1)],
+        help="WORKERSxTHREADS",
+    )
     s = sub.add_parser("scores")
     s.add_argument("output")
     s.add_argument("input")
     a = p.parse_args()
-    {"step": cmd_step, "compress": cmd_compress, "sizing": cmd_sizing, "scores": cmd_scores}[a.cmd](a)
+    {"step": cmd_step, "compress": cmd_compress, "sizing": cmd_sizing, "scores": cmd_scores}[a.cmd](
+        a
+    )
 
 
 if __name__ == "__main__":

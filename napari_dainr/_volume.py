@@ -31,12 +31,18 @@ def volume_scale(pixel_size_mm) -> tuple[float, float, float, float]:
     return (1.0, dz, dy, dx)
 
 
-def volume_preview_layer(vol, name: str, source: str | Path | None = None, spokes_per_frame: int | None = None):
+def volume_preview_layer(
+    vol, name: str, source: str | Path | None = None, spokes_per_frame: int | None = None
+):
     """The gridding preview ``[F, Z, ny, nx]`` of every slice as one image layer."""
     from dainr.volume import grid_slices
 
     mag = np.abs(grid_slices(vol, spokes_per_frame)).astype(np.float32)
-    meta: dict[str, Any] = {VOLUME: vol, SLICES: list(range(vol.n_slices)), "dainr_source": str(source) if source else None}
+    meta: dict[str, Any] = {
+        VOLUME: vol,
+        SLICES: list(range(vol.n_slices)),
+        "dainr_source": str(source) if source else None,
+    }
     return (
         mag,
         {

@@ -24,12 +24,20 @@ from ._volume import SLICES, VOLUME, volume_scale
 log = logging.getLogger(__name__)
 
 
-def volume_events(vol, spec, slices: list[int], stop: StopRequest, scheduler: str | None = None,
-                  workers: int | None = None, client=None) -> Iterator[Any]:
+def volume_events(
+    vol,
+    spec,
+    slices: list[int],
+    stop: StopRequest,
+    scheduler: str | None = None,
+    workers: int | None = None,
+    client=None,
+) -> Iterator[Any]:
     """The engine's volume events, for a thread worker (Qt-free)."""
     logging.getLogger("distributed").setLevel(logging.ERROR)
-    yield from fit_volume_stream(vol, spec, slices, client=client, scheduler=scheduler,
-                                 workers=workers, stop=stop)
+    yield from fit_volume_stream(
+        vol, spec, slices, client=client, scheduler=scheduler, workers=workers, stop=stop
+    )
 
 
 def find_volume_layer(viewer):
@@ -120,17 +128,30 @@ class VolumeFitPanel:
         ny, nx = vol.image_shape
         name = f"{src.name.replace(' (gridding)', '')} [{spec.method} volume]"
         data = np.zeros((n_frames, len(slices), ny, nx), np.float32)
-        self.layer = self.viewer.add_image(data, name=name, scale=volume_scale(vol.pixel_size_mm),
-                                           metadata={SLICES: list(slices)}, contrast_limits=(0.0, 1.0))
+        self.layer = self.viewer.add_image(
+            data,
+            name=name,
+            scale=volume_scale(vol.pixel_size_mm),
+            metadata={SLICES: list(slices)},
+            contrast_limits=(0.0, 1.0),
+        )
         self.positions = {z: i for i, z in enumerate(slices)}
         self.done = 0
         self.progress.setRange(0, len(slices))
         self.progress.setValue(0)
         self.progress.setFormat(f"0/{len(slices)} slices")
         self._stop = StopRequest()
-        worker = create_worker(volume_events, vol, spec, slices, self._stop,
-                               self.scheduler.text().strip() or None, self.workers.value() or None,
-                               _start_thread=False, _ignore_errors=True)
+        worker = create_worker(
+            volume_events,
+            vol,
+            spec,
+            slices,
+            self._stop,
+            self.scheduler.text().strip() or None,
+            self.workers.value() or None,
+            _start_thread=False,
+            _ignore_errors=True,
+        )
         worker.yielded.connect(self.on_event)
         worker.errored.connect(lambda e: show_error(f"volume fit: {e}"))
         worker.finished.connect(self._on_finished)

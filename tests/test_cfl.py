@@ -25,7 +25,9 @@ def bart_pair(data, base, frames: int = 1):
     k16[0, :, :, :, 0, 0, 0, 0, 0, 0, :] = k
     t = data.trajectory[: S * frames].reshape(frames, S, R, 2)
     t16 = np.zeros((3, R, S, 1, 1, 1, 1, 1, 1, 1, frames), np.complex64)
-    t16[0, ..., 0, 0, 0, 0, 0, 0, 0, :] = (t[..., 1] * nx / (2 * np.pi)).transpose(2, 1, 0)  # kx in 1/FOV
+    t16[0, ..., 0, 0, 0, 0, 0, 0, 0, :] = (t[..., 1] * nx / (2 * np.pi)).transpose(
+        2, 1, 0
+    )  # kx in 1/FOV
     t16[1, ..., 0, 0, 0, 0, 0, 0, 0, :] = (t[..., 0] * ny / (2 * np.pi)).transpose(2, 1, 0)
     write_cfl(base, k16)
     write_cfl(str(base) + "_traj", t16)
@@ -73,7 +75,9 @@ def test_orientation_and_sign_match_bart(tmp_path):
     c = np.vdot(ref.ravel(), g.ravel()) / np.linalg.norm(ref) / np.linalg.norm(g)
     assert abs(c) > 0.98 and abs(np.angle(c)) < 0.05  # same orientation, same sign of i
     for wrong in (im, ref[::-1], ref[:, ::-1]):
-        assert abs(np.vdot(wrong.ravel(), g.ravel())) / np.linalg.norm(wrong) / np.linalg.norm(g) < 0.9
+        assert (
+            abs(np.vdot(wrong.ravel(), g.ravel())) / np.linalg.norm(wrong) / np.linalg.norm(g) < 0.9
+        )
 
 
 def test_missing_trajectory_and_truncated_data_are_one_line_errors(tmp_path):

@@ -17,7 +17,14 @@ def test_recon_nufft_writes_the_output_contract(tiny_file, tmp_path, capsys):
     assert main(["recon", str(tiny_file), "--method", "nufft", "--out", str(out), "--quiet"]) == 0
     with h5py.File(out) as f:
         assert f["recon"].shape == (6, 32, 32) and f["recon"].dtype == np.complex64
-        for key in ("method", "spokes_per_frame", "config", "seconds", "peak_memory_bytes", "versions"):
+        for key in (
+            "method",
+            "spokes_per_frame",
+            "config",
+            "seconds",
+            "peak_memory_bytes",
+            "versions",
+        ):
             assert key in f.attrs
         assert f.attrs["method"] == "nufft"
         assert json.loads(f.attrs["config"]) == {}
@@ -34,8 +41,21 @@ def test_recon_with_other_binning_and_user_maps(tiny_file, tmp_path, tiny_data):
     with h5py.File(maps, "w") as f:
         f["coil_maps"] = tiny_data.coil_maps
     out = tmp_path / "o.h5"
-    rc = main(["recon", str(tiny_file), "--method", "nufft", "--spokes-per-frame", "20",
-               "--coil-maps", str(maps), "--out", str(out), "--quiet"])
+    rc = main(
+        [
+            "recon",
+            str(tiny_file),
+            "--method",
+            "nufft",
+            "--spokes-per-frame",
+            "20",
+            "--coil-maps",
+            str(maps),
+            "--out",
+            str(out),
+            "--quiet",
+        ]
+    )
     assert rc == 0
     r = read_recon_h5(out)
     assert r.frames.shape[0] == 78 // 20 and r.spokes_per_frame == 20
@@ -57,14 +77,32 @@ def test_info_and_eval(tiny_file, tmp_path, capsys):
 
 
 def test_output_never_overwrites_input(tiny_file, capsys):
-    assert main(["recon", str(tiny_file), "--method", "nufft", "--out", str(tiny_file), "--quiet"]) == 2
+    assert (
+        main(["recon", str(tiny_file), "--method", "nufft", "--out", str(tiny_file), "--quiet"])
+        == 2
+    )
     assert "overwrite the input" in capsys.readouterr().err
 
 
 def test_entry_point_runs_as_a_program(tiny_file, tmp_path):
     out = tmp_path / "o.h5"
-    p = subprocess.run([sys.executable, "-m", "dainr.cli", "recon", str(tiny_file), "--method", "nufft",
-                        "--out", str(out), "--quiet"], capture_output=True, text=True, timeout=120)
+    p = subprocess.run(
+        [
+            sys.executable,
+            "-m",
+            "dainr.cli",
+            "recon",
+            str(tiny_file),
+            "--method",
+            "nufft",
+            "--out",
+            str(out),
+            "--quiet",
+        ],
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
     assert p.returncode == 0, p.stderr
     assert out.exists() and "-> " in p.stderr
 
@@ -73,9 +111,25 @@ def test_seed_fixes_the_network_initialisation_from_the_command_line(tiny_file, 
     def run(seed, name):
         out = tmp_path / name
         # --device cpu: bit-equal results are not promised by CUDA's atomic scatters
-        args = ["recon", str(tiny_file), "--method", "dainr", "--steps", "3", "--seed", str(seed),
-                "--device", "cpu",
-                "--set", "hash_log2_size=12", "--set", "hash_levels=8", "--out", str(out), "--quiet"]
+        args = [
+            "recon",
+            str(tiny_file),
+            "--method",
+            "dainr",
+            "--steps",
+            "3",
+            "--seed",
+            str(seed),
+            "--device",
+            "cpu",
+            "--set",
+            "hash_log2_size=12",
+            "--set",
+            "hash_levels=8",
+            "--out",
+            str(out),
+            "--quiet",
+        ]
         assert main(args) == 0
         return read_recon_h5(out).frames
 

@@ -25,7 +25,9 @@ def test_ensemble_is_the_mean_and_std_of_its_seeds(tiny_data, tmp_path):
     np.testing.assert_allclose(r.std, np.abs(stack).std(0, ddof=1), rtol=1e-4, atol=1e-7)
     assert r.std.max() > 0 and r.ensemble == 2 and not r.partial
     assert r.history.shape == (4, 3)  # the first member's curve
-    assert r.attrs["ensemble_chosen_steps"] == str([m.chosen_step for m in members]).replace("None", "null")
+    assert r.attrs["ensemble_chosen_steps"] == str([m.chosen_step for m in members]).replace(
+        "None", "null"
+    )
     out = tmp_path / "e.h5"
     write_recon_h5(out, r)
     with h5py.File(out) as f:
@@ -36,7 +38,9 @@ def test_ensemble_is_the_mean_and_std_of_its_seeds(tiny_data, tmp_path):
 
 
 def test_stream_yields_each_member_then_the_combination(tiny_data):
-    msgs = list(ensemble_stream(tiny_data, FitSpec(method="dainr", overrides=TINY), 2, parallel=False))
+    msgs = list(
+        ensemble_stream(tiny_data, FitSpec(method="dainr", overrides=TINY), 2, parallel=False)
+    )
     done = [m for m in msgs if isinstance(m, MemberDone)]
     assert [(m.index, m.count) for m in done] == [(0, 2), (1, 2)]
     assert sum(isinstance(m, Progress) for m in msgs) == 8
@@ -48,7 +52,9 @@ def test_members_on_dask_equal_the_sequential_ones(tiny_data):
     spec = FitSpec(method="dainr", overrides=TINY, seed=1)
     seq = [m for m in ensemble_stream(tiny_data, spec, 2, parallel=False) if isinstance(m, Done)][0]
     # one in-process worker thread: the members run one at a time, so they are reproducible
-    with distributed.Client(processes=False, n_workers=1, threads_per_worker=1, dashboard_address=None) as c:
+    with distributed.Client(
+        processes=False, n_workers=1, threads_per_worker=1, dashboard_address=None
+    ) as c:
         par = [m for m in ensemble_stream(tiny_data, spec, 2, client=c) if isinstance(m, Done)][0]
     # the same seeds in the same order; a worker runs torch on one thread, whose sums round
     # differently from this process's, hence a tolerance
@@ -69,8 +75,22 @@ def test_one_member_has_no_std_and_combine_needs_one(tiny_data):
 def test_cli_ensemble_writes_std_and_refuses_per_fit_flags(tiny_file, tmp_path, capsys):
     out = tmp_path / "e.h5"
     sets = [a for k, v in TINY.items() if k != "steps" for a in ("--set", f"{k}={v}")]
-    rc = main(["recon", str(tiny_file), "--method", "dainr", "--steps", "4", "--ensemble", "2",
-               "--out", str(out), "--quiet", *sets])
+    rc = main(
+        [
+            "recon",
+            str(tiny_file),
+            "--method",
+            "dainr",
+            "--steps",
+            "4",
+            "--ensemble",
+            "2",
+            "--out",
+            str(out),
+            "--quiet",
+            *sets,
+        ]
+    )
     assert rc == 0
     err = capsys.readouterr().err
     assert "fit 2/2 (seed 1) done" in err and "mean of 2 seeds" in err
@@ -78,6 +98,17 @@ def test_cli_ensemble_writes_std_and_refuses_per_fit_flags(tiny_file, tmp_path, 
     assert r.ensemble == 2 and r.std.shape == r.frames.shape
     assert main(["info", str(out)]) == 0
     assert "mean of 2 seeds" in capsys.readouterr().out
-    rc = main(["recon", str(tiny_file), "--ensemble", "2", "--checkpoint", str(tmp_path / "c.pt"),
-               "--out", str(out), "--quiet"])
+    rc = main(
+        [
+            "recon",
+            str(tiny_file),
+            "--ensemble",
+            "2",
+            "--checkpoint",
+            str(tmp_path / "c.pt"),
+            "--out",
+            str(out),
+            "--quiet",
+        ]
+    )
     assert rc == 2 and "--checkpoint is per fit" in capsys.readouterr().err

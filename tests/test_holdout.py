@@ -162,7 +162,9 @@ def test_resume_chooses_as_an_uninterrupted_run(tiny_data, tmp_path):
     ck = tmp_path / "ck.pt"
     whole = drain(run_fit(_scripted(tiny_data), holdout_every=2, early_stop=0))
     stop = StopRequest()
-    for msg in run_fit(_scripted(tiny_data), holdout_every=2, early_stop=0, stop=stop, checkpoint=ck):
+    for msg in run_fit(
+        _scripted(tiny_data), holdout_every=2, early_stop=0, stop=stop, checkpoint=ck
+    ):
         if isinstance(msg, Progress) and msg.step == 9:
             stop.request()  # after the best (6): the best state must come from the checkpoint
     resumed = drain(run_fit(_scripted(tiny_data), holdout_every=2, early_stop=0, resume=ck))
@@ -196,14 +198,35 @@ def test_gridding_has_no_history_and_holds_nothing_out(tiny_data):
 def test_cli_prints_held_out_loss_and_info_shows_the_choice(tiny_file, tmp_path, capsys):
     out = tmp_path / "o.h5"
     sets = [a for k, v in TINY.items() for a in ("--set", f"{k}={v}")]
-    rc = main(["recon", str(tiny_file), "--method", "dainr", "--steps", "9", "--holdout-every", "3",
-               "--early-stop", "0", "--holdout", "0.1", "--out", str(out), *sets])
+    rc = main(
+        [
+            "recon",
+            str(tiny_file),
+            "--method",
+            "dainr",
+            "--steps",
+            "9",
+            "--holdout-every",
+            "3",
+            "--early-stop",
+            "0",
+            "--holdout",
+            "0.1",
+            "--out",
+            str(out),
+            *sets,
+        ]
+    )
     assert rc == 0
     err = capsys.readouterr().err
     assert "held-out" in err and "best so far at step" in err and "best held-out loss" in err
     assert main(["info", str(out)]) == 0
     text = capsys.readouterr().out
-    assert "chosen step" in text and "3 evaluations" in text and "1 spoke(s) of each of 6 frames" in text
+    assert (
+        "chosen step" in text
+        and "3 evaluations" in text
+        and "1 spoke(s) of each of 6 frames" in text
+    )
 
 
 def test_grasp_holds_nothing_out_by_default_but_learned_methods_do(cardiac):
@@ -211,5 +234,7 @@ def test_grasp_holds_nothing_out_by_default_but_learned_methods_do(cardiac):
 
     grasp = build_method(cardiac, FitSpec(method="grasp", spokes_per_frame=13))
     assert grasp.prep.heldout is None
-    tddip = build_method(cardiac, FitSpec(method="tddip", spokes_per_frame=13, overrides={"steps": 2}))
+    tddip = build_method(
+        cardiac, FitSpec(method="tddip", spokes_per_frame=13, overrides={"steps": 2})
+    )
     assert tddip.prep.heldout is not None

@@ -23,8 +23,10 @@ from tests.conftest import gaussian_coils, make_phantom_data, moving_disc_series
 
 def header(nx, ny, nz=1, n_read=None, coils=4, kind="radial", n_slices=1, fov=(240.0, 240.0, 8.0)):
     def space(mx):
-        return x.encodingSpaceType(matrixSize=x.matrixSizeType(x=mx, y=ny, z=nz),
-                                   fieldOfView_mm=x.fieldOfViewMm(x=fov[0], y=fov[1], z=fov[2]))
+        return x.encodingSpaceType(
+            matrixSize=x.matrixSizeType(x=mx, y=ny, z=nz),
+            fieldOfView_mm=x.fieldOfViewMm(x=fov[0], y=fov[1], z=fov[2]),
+        )
 
     enc = x.encodingType(
         encodedSpace=space(n_read or 2 * nx),
@@ -124,9 +126,12 @@ def test_partitions_to_slices_is_the_centred_inverse_dft():
     for nz in (4, 5):
         m = rng.standard_normal((nz, 3)) + 1j * rng.standard_normal((nz, 3))
         c = nz // 2
-        explicit = np.stack([
-            sum(m[p] * np.exp(2j * np.pi * (p - c) * (z - c) / nz) for p in range(nz)) / nz for z in range(nz)
-        ])
+        explicit = np.stack(
+            [
+                sum(m[p] * np.exp(2j * np.pi * (p - c) * (z - c) / nz) for p in range(nz)) / nz
+                for z in range(nz)
+            ]
+        )
         np.testing.assert_allclose(partitions_to_slices(m), explicit, atol=1e-6)
 
 
@@ -145,9 +150,12 @@ def test_stack_of_stars_slices_in_order_match_direct_per_slice_gridding(tmp_path
     slices_k = np.stack(slices_k)  # [Z, C, S, R]
     c = nz // 2
     # the signal model of raw-input.md, written as the explicit sum over z
-    parts = np.stack([
-        sum(slices_k[z] * np.exp(-2j * np.pi * (p - c) * (z - c) / nz) for z in range(nz)) for p in range(nz)
-    ])
+    parts = np.stack(
+        [
+            sum(slices_k[z] * np.exp(-2j * np.pi * (p - c) * (z - c) / nz) for z in range(nz))
+            for p in range(nz)
+        ]
+    )
     t = cycles(traj)
     spokes = [(parts[p, :, s], t[s], s, p, 0) for s in range(traj.shape[0]) for p in range(nz)]
     path = tmp_path / "sos.mrd"
@@ -185,8 +193,13 @@ def test_multislice_noise_prewhitening_and_skipped_scans(tmp_path, caplog):
     t = cycles(golden_angle_trajectory(S, R))
     spokes = [(noise(R), t[s], s, 0, sl) for sl in range(2) for s in range(S)]
     path = tmp_path / "ms.h5"
-    write_mrd(path, header(16, 16, n_read=R, coils=C, n_slices=2), spokes,
-              noise=[noise(256) for _ in range(8)], extra_flagged=2)
+    write_mrd(
+        path,
+        header(16, 16, n_read=R, coils=C, n_slices=2),
+        spokes,
+        noise=[noise(256) for _ in range(8)],
+        extra_flagged=2,
+    )
     assert is_raw_file(path)
     with caplog.at_level(logging.INFO, logger="dainr.io.ismrmrd"):
         vol = read_ismrmrd(path)
@@ -270,7 +283,9 @@ def test_missing_spokes_of_a_partition_are_refused(tmp_path):
     from dainr.physics.trajectory import golden_angle_trajectory
 
     t = cycles(golden_angle_trajectory(6, 16))
-    spokes = [(np.ones((2, 16)), t[s], s, p, 0) for p in range(2) for s in range(6 if p == 0 else 4)]
+    spokes = [
+        (np.ones((2, 16)), t[s], s, p, 0) for p in range(2) for s in range(6 if p == 0 else 4)
+    ]
     p = tmp_path / "short.mrd"
     write_mrd(p, header(8, 8, nz=2, n_read=16, coils=2), spokes)
     with pytest.raises(InputError) as e:

@@ -13,8 +13,12 @@ CUDA_BACKENDS = available_backends(torch.device("cuda")) if torch.cuda.is_availa
 
 def _case(ny=12, nx=10, coils=3, frames=2, spokes=5, seed=0):
     rng = np.random.default_rng(seed)
-    img = (rng.standard_normal((frames, ny, nx)) + 1j * rng.standard_normal((frames, ny, nx))).astype(np.complex64)
-    maps = (rng.standard_normal((coils, ny, nx)) + 1j * rng.standard_normal((coils, ny, nx))).astype(np.complex64)
+    img = (
+        rng.standard_normal((frames, ny, nx)) + 1j * rng.standard_normal((frames, ny, nx))
+    ).astype(np.complex64)
+    maps = (
+        rng.standard_normal((coils, ny, nx)) + 1j * rng.standard_normal((coils, ny, nx))
+    ).astype(np.complex64)
     traj = golden_angle_trajectory(frames * spokes, 2 * nx).reshape(frames, -1, 2)
     return img, maps, traj
 

@@ -392,14 +392,46 @@ def test_perfusion_case_curves_follow_the_bolus_order_and_masks_match():
 def test_cli_simulate_real_cases(tmp_path):
     path = _real_cine_or_skip()
     out = tmp_path / "c.h5"
-    rc = main(["simulate", "cine-real", "--out", str(out), "--size", "32", "--frames", "2",
-               "--coils", "3", "--spokes-per-frame", "5", "--image", str(path), "--no-coil-maps"])
+    rc = main(
+        [
+            "simulate",
+            "cine-real",
+            "--out",
+            str(out),
+            "--size",
+            "32",
+            "--frames",
+            "2",
+            "--coils",
+            "3",
+            "--spokes-per-frame",
+            "5",
+            "--image",
+            str(path),
+            "--no-coil-maps",
+        ]
+    )
     assert rc == 0
     d = read_kspace_h5(out)
     assert d.kspace.shape == (3, 10, 64) and d.coil_maps is None
     assert d.attrs["phantom"] == "cine-real" and "truth/coil_maps" in d.extra
     out2 = tmp_path / "p.h5"
-    assert main(["simulate", "perfusion-real", "--out", str(out2), "--size", "48", "--frames",
-                 "6", "--coils", "2"]) == 0
+    assert (
+        main(
+            [
+                "simulate",
+                "perfusion-real",
+                "--out",
+                str(out2),
+                "--size",
+                "48",
+                "--frames",
+                "6",
+                "--coils",
+                "2",
+            ]
+        )
+        == 0
+    )
     p = read_kspace_h5(out2)
     assert p.spokes_per_frame == 16 and set(stored_rois(p)) == {"rv", "lv", "myocardium"}

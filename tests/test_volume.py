@@ -44,7 +44,9 @@ def cluster_client():
     """Two single-threaded worker processes, as the CPU default sizes it on 2 cores."""
     from distributed import Client, LocalCluster
 
-    cluster = LocalCluster(n_workers=2, threads_per_worker=1, processes=True, dashboard_address=None)
+    cluster = LocalCluster(
+        n_workers=2, threads_per_worker=1, processes=True, dashboard_address=None
+    )
     client = Client(cluster)
     yield client
     client.close()
@@ -56,7 +58,9 @@ def thread_client():
     """In-process workers: monkeypatched tasks are visible to them."""
     from distributed import Client, LocalCluster
 
-    cluster = LocalCluster(n_workers=1, threads_per_worker=1, processes=False, dashboard_address=None)
+    cluster = LocalCluster(
+        n_workers=1, threads_per_worker=1, processes=False, dashboard_address=None
+    )
     client = Client(cluster)
     yield client
     client.close()
@@ -66,7 +70,9 @@ def thread_client():
 def test_two_slice_volume_on_a_local_cluster_of_processes(cluster_client, vol, tmp_path):
     events = []
     out = tmp_path / "v.h5"
-    path, complete, failures = run_volume(vol, SPEC, [0, 1], out, client=cluster_client, on_event=events.append)
+    path, complete, failures = run_volume(
+        vol, SPEC, [0, 1], out, client=cluster_client, on_event=events.append
+    )
     assert complete and not failures
     r = read_volume_recon(path)
     assert r.frames.shape == (3, 2, 24, 24) and r.slices == [0, 1] and r.slices_done == [0, 1]
@@ -87,12 +93,16 @@ def test_two_slice_volume_on_a_local_cluster_of_processes(cluster_client, vol, t
 def test_resume_fits_only_the_missing_slices(cluster_client, vol, tmp_path):
     out = tmp_path / "r.h5"
     first = fit_slice(vol.slice(0), SPEC, 0)
-    o = VolumeOutput.create(out, [0, 1], first.frames.shape[0], vol.image_shape, {"layout": vol.layout})
+    o = VolumeOutput.create(
+        out, [0, 1], first.frames.shape[0], vol.image_shape, {"layout": vol.layout}
+    )
     o.write(first)
     assert not o.finish(1.0, "test")  # interrupted: only slice 0 is there
     assert read_volume_recon(out).partial
     events = []
-    _, complete, _ = run_volume(vol, SPEC, [0, 1], out, resume=True, client=cluster_client, on_event=events.append)
+    _, complete, _ = run_volume(
+        vol, SPEC, [0, 1], out, resume=True, client=cluster_client, on_event=events.append
+    )
     assert complete
     assert [e.index for e in events if isinstance(e, SliceResult)] == [1]
     r = read_volume_recon(out)
@@ -110,10 +120,17 @@ def test_a_failed_slice_is_reported_and_retried_once(thread_client, vol, tmp_pat
 
     monkeypatch.setattr(volume, "fit_slice", flaky)
     events = []
-    _, complete, failures = run_volume(vol, SPEC, [0, 1], tmp_path / "f.h5", client=thread_client, on_event=events.append)
+    _, complete, failures = run_volume(
+        vol, SPEC, [0, 1], tmp_path / "f.h5", client=thread_client, on_event=events.append
+    )
     assert complete and not failures
     failed = [e for e in events if isinstance(e, SliceFailed)]
-    assert len(failed) == 1 and failed[0].index == 1 and failed[0].retrying and "out of memory" in failed[0].error
+    assert (
+        len(failed) == 1
+        and failed[0].index == 1
+        and failed[0].retrying
+        and "out of memory" in failed[0].error
+    )
     assert [e.attempt for e in events if isinstance(e, SliceResult) and e.index == 1] == [2]
 
     def broken(data, spec, index, virtual_coils=None, attempt=1):
@@ -135,7 +152,9 @@ def test_stop_cancels_pending_slices_and_keeps_finished_ones(thread_client, vol,
         if isinstance(ev, SliceResult):
             stop.request()
 
-    _, complete, _ = run_volume(vol, SPEC, [0, 1], tmp_path / "s.h5", client=thread_client, stop=stop, on_event=on_event)
+    _, complete, _ = run_volume(
+        vol, SPEC, [0, 1], tmp_path / "s.h5", client=thread_client, stop=stop, on_event=on_event
+    )
     r = read_volume_recon(tmp_path / "s.h5")
     assert not complete and r.partial and len(r.slices_done) == 1
 
@@ -145,8 +164,25 @@ def test_cli_recon_of_selected_slices_on_a_user_scheduler(cluster_client, mrd, t
 
     out = tmp_path / "cli.h5"
     addr = cluster_client.scheduler.address
-    rc = main(["recon", str(mrd), "--method", "nufft", "--slices", "1", "--scheduler", addr,
-               "--spokes-per-frame", str(SPF), "--out", str(out), "--quiet", "--virtual-coils", "2"])
+    rc = main(
+        [
+            "recon",
+            str(mrd),
+            "--method",
+            "nufft",
+            "--slices",
+            "1",
+            "--scheduler",
+            addr,
+            "--spokes-per-frame",
+            str(SPF),
+            "--out",
+            str(out),
+            "--quiet",
+            "--virtual-coils",
+            "2",
+        ]
+    )
     assert rc == 0
     r = read_volume_recon(out)
     assert r.slices == [1] and r.frames.shape[1] == 1 and addr in r.attrs["cluster"]
@@ -180,7 +216,9 @@ def test_coil_compression_keeps_the_signal_and_transforms_maps_exactly():
     assert err < 0.1
     # one virtual coil cannot carry 8 coils' spatial information
     one = prepare_series(compress_coils(data, 1), 13, device="cpu")
-    assert np.linalg.norm((one.gridding / one.scale).numpy() - g_full) / np.linalg.norm(g_full) > err
+    assert (
+        np.linalg.norm((one.gridding / one.scale).numpy() - g_full) / np.linalg.norm(g_full) > err
+    )
 
 
 def test_napari_reader_opens_raw_volumes_and_volume_outputs_as_4d(mrd, vol, tmp_path):
@@ -194,8 +232,9 @@ def test_napari_reader_opens_raw_volumes_and_volume_outputs_as_4d(mrd, vol, tmp_
     assert meta["metadata"]["dainr_volume"].n_slices == 2
     out = tmp_path / "o.h5"
     first = fit_slice(vol.slice(1), FitSpec(method="nufft", spokes_per_frame=SPF), 1)
-    o = VolumeOutput.create(out, [1], first.frames.shape[0], vol.image_shape,
-                            {"pixel_size_mm": list(vol.pixel_size_mm)})
+    o = VolumeOutput.create(
+        out, [1], first.frames.shape[0], vol.image_shape, {"pixel_size_mm": list(vol.pixel_size_mm)}
+    )
     o.write(first)
     o.finish(1.0, "test")
     assert file_kind(out) == "volume-recon"
@@ -207,5 +246,7 @@ def test_napari_reader_opens_raw_volumes_and_volume_outputs_as_4d(mrd, vol, tmp_
 def test_api_reconstruct_volume_returns_the_volume(thread_client, mrd):
     import dainr
 
-    r = dainr.reconstruct_volume(mrd, "nufft", slices="0", client=thread_client, spokes_per_frame=SPF)
+    r = dainr.reconstruct_volume(
+        mrd, "nufft", slices="0", client=thread_client, spokes_per_frame=SPF
+    )
     assert r.frames.shape == (3, 1, 24, 24) and r.slices == [0] and not r.partial

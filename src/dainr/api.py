@@ -126,12 +126,16 @@ def reconstruct(
     return drain(messages)
 
 
-def _reconstruct_ensemble(data, method: str, k: int, parallel: bool | None, opts: dict) -> Reconstruction:
+def _reconstruct_ensemble(
+    data, method: str, k: int, parallel: bool | None, opts: dict
+) -> Reconstruction:
     from .ensemble import reconstruct_ensemble
 
     for key in ("checkpoint", "checkpoint_every", "resume"):
         if opts.pop(key, None) is not None:
             raise ValueError(f"{key} is per fit: an ensemble of {k} fits takes none")
-    run = {key: opts.pop(key) for key in ("stop", "snapshot_every", "snapshot_seconds") if key in opts}
+    run = {
+        key: opts.pop(key) for key in ("stop", "snapshot_every", "snapshot_seconds") if key in opts
+    }
     spec = _spec(method, opts.pop("config", None), opts.pop("seed", 0), opts)
     return reconstruct_ensemble(_checked(data), spec, k, parallel=parallel, **run)

@@ -50,7 +50,10 @@ def _coerce(hint: Any, value: Any) -> Any:
         return value
     if origin in (typing.Union, types.UnionType):
         options = typing.get_args(hint)
-        if type(None) in options and (value is None or (isinstance(value, str) and value.strip().lower() in ("none", "null", ""))):
+        if type(None) in options and (
+            value is None
+            or (isinstance(value, str) and value.strip().lower() in ("none", "null", ""))
+        ):
             return None
         for opt in options:
             if opt is type(None):
@@ -67,7 +70,16 @@ def _coerce(hint: Any, value: Any) -> Any:
     if hint is bool:
         if isinstance(value, bool):
             return value
-        if isinstance(value, str) and value.strip().lower() in ("true", "1", "yes", "on", "false", "0", "no", "off"):
+        if isinstance(value, str) and value.strip().lower() in (
+            "true",
+            "1",
+            "yes",
+            "on",
+            "false",
+            "0",
+            "no",
+            "off",
+        ):
             return value.strip().lower() in ("true", "1", "yes", "on")
         if isinstance(value, int) and value in (0, 1):
             return bool(value)
@@ -159,7 +171,9 @@ def build_config(cls: type[T], config: Any = None, overrides: Mapping[str, Any] 
     elif isinstance(config, cls):
         base = config
     else:
-        raise ConfigError(f"expected a {cls.__name__} or a dict of its fields, got {type(config).__name__}")
+        raise ConfigError(
+            f"expected a {cls.__name__} or a dict of its fields, got {type(config).__name__}"
+        )
     if not overrides:
         return base
     return from_dict(cls, to_dict(base) | dict(overrides))

@@ -55,7 +55,9 @@ def fit_member(data: KSpaceData, spec: FitSpec, index: int) -> Reconstruction:
     raise RuntimeError(f"ensemble member {index}: the fit ended without a result")
 
 
-def combine(members: list[Reconstruction], seconds: float | None = None, k: int | None = None) -> Reconstruction:
+def combine(
+    members: list[Reconstruction], seconds: float | None = None, k: int | None = None
+) -> Reconstruction:
     """The members' complex mean with the std of their magnitudes (None for one member)."""
     if not members:
         raise ValueError("an ensemble needs at least one finished member")
@@ -172,7 +174,9 @@ def _parallel(data, spec, k, members, stop, client, scheduler, workers) -> Itera
             close_client(client)
 
 
-def reconstruct_ensemble(data: KSpaceData | str | os.PathLike, spec: FitSpec, k: int, **kw) -> Reconstruction:
+def reconstruct_ensemble(
+    data: KSpaceData | str | os.PathLike, spec: FitSpec, k: int, **kw
+) -> Reconstruction:
     """Run an ensemble to the end and return its combined result."""
     for m in ensemble_stream(data, spec, k, **kw):
         if isinstance(m, Done):
@@ -180,4 +184,11 @@ def reconstruct_ensemble(data: KSpaceData | str | os.PathLike, spec: FitSpec, k:
     raise RuntimeError("the ensemble ended without a result")
 
 
-__all__ = ["MemberDone", "combine", "ensemble_stream", "fit_member", "member_spec", "reconstruct_ensemble"]
+__all__ = [
+    "MemberDone",
+    "combine",
+    "ensemble_stream",
+    "fit_member",
+    "member_spec",
+    "reconstruct_ensemble",
+]

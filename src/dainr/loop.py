@@ -362,7 +362,10 @@ def run_fit(
                 sel.stopped_early = True
                 log.info(
                     "early stop after step %d: no better held-out loss in %d evaluations "
-                    "(best at step %d)", step + 1, sel.patience, sel.best_step
+                    "(best at step %d)",
+                    step + 1,
+                    sel.patience,
+                    sel.best_step,
                 )
                 step += 1
                 break

@@ -102,7 +102,9 @@ def prepare_series(
         src = "estimated"
     series.coil_maps = maps
     dcf, dcf_source = _density_weights(data, series, dcf_method)
-    op = RadialOperator(series.trajectory, series.image_shape, maps, device=dev, backend=backend, eps=nufft_eps)
+    op = RadialOperator(
+        series.trajectory, series.image_shape, maps, device=dev, backend=backend, eps=nufft_eps
+    )
     k = torch.as_tensor(series.kspace, device=dev)
     w = torch.as_tensor(np.ascontiguousarray(dcf), device=dev, dtype=torch.float32)
     with torch.no_grad():
@@ -119,7 +121,12 @@ def prepare_series(
     heldout = None
     if held_series is not None:
         held_op = RadialOperator(
-            held_series.trajectory, series.image_shape, maps, device=dev, backend=backend, eps=nufft_eps
+            held_series.trajectory,
+            series.image_shape,
+            maps,
+            device=dev,
+            backend=backend,
+            eps=nufft_eps,
         )
         held_k = torch.as_tensor(held_series.kspace, device=dev) * scale
         ramp = ramp_dcf(held_series.trajectory, split.n_held, series.n_readout)
@@ -138,7 +145,11 @@ def _density_weights(data: KSpaceData, series: RadialSeries, method: str) -> tup
         raise ValueError(f"dcf must be one of {', '.join(DCF_METHODS)}, got {method!r}")
     if method == "file" or (method == "auto" and series.dcf is not None):
         if series.dcf is None:
-            raise InputError(data.source, "dcf", "--dcf file asks for the file's density compensation, but the file has no /dcf")
+            raise InputError(
+                data.source,
+                "dcf",
+                "--dcf file asks for the file's density compensation, but the file has no /dcf",
+            )
         return series.dcf, "file"
     kind = "ramp" if method == "auto" else method
     # the spokes actually in the series (fewer than the binning's when some are held out)

@@ -123,7 +123,11 @@ def parse_slices(text: str | None, n_slices: int, source: str | None = None) -> 
             raise ValueError(f"--slices {text!r}: expected indices and ranges like 3,5-9") from None
     bad = [z for z in out if not 0 <= z < n_slices]
     if bad:
-        raise InputError(source, None, f"--slices {text}: slice {bad[0]} does not exist (the volume has {n_slices}: 0-{n_slices - 1})")
+        raise InputError(
+            source,
+            None,
+            f"--slices {text}: slice {bad[0]} does not exist (the volume has {n_slices}: 0-{n_slices - 1})",
+        )
     return sorted(set(out))
 
 
@@ -167,7 +171,9 @@ class VolumeStarted:
 VolumeEvent = VolumeStarted | SliceResult | SliceFailed
 
 
-def fit_slice(data: KSpaceData, spec, index: int, virtual_coils: int | None = None, attempt: int = 1) -> SliceResult:
+def fit_slice(
+    data: KSpaceData, spec, index: int, virtual_coils: int | None = None, attempt: int = 1
+) -> SliceResult:
     """Fit one slice through :func:`dainr.session.fit_stream` (what a Dask task runs)."""
     from .loop import Done
     from .physics.compress import compress_coils
@@ -194,7 +200,11 @@ def fit_slice(data: KSpaceData, spec, index: int, virtual_coils: int | None = No
         method=result.method,
         config=result.config,
         spokes_per_frame=int(result.spokes_per_frame),
-        attrs={k: v for k, v in result.attrs.items() if k in ("coil_maps_source", "preparation", "virtual_coils_energy")},
+        attrs={
+            k: v
+            for k, v in result.attrs.items()
+            if k in ("coil_maps_source", "preparation", "virtual_coils_energy")
+        },
         attempt=attempt,
         partial=bool(result.partial),
     )
@@ -246,7 +256,9 @@ def cpu_default_workers() -> tuple[int, int]:
     return max(1, cores // threads), threads
 
 
-def open_client(scheduler: str | None = None, workers: int | None = None, threads_per_worker: int | None = None):
+def open_client(
+    scheduler: str | None = None, workers: int | None = None, threads_per_worker: int | None = None
+):
     """A Dask client and a one-line description; the caller closes it (``close_client``).
 
     ``scheduler`` (``tcp://host:port``) connects to a cluster the user started
@@ -269,10 +281,15 @@ def open_client(scheduler: str | None = None, workers: int | None = None, thread
 
         n = min(workers or gpus, gpus)
         specs = {
-            f"gpu{i}": {"cls": Nanny, "options": {"nthreads": 1, "env": {"CUDA_VISIBLE_DEVICES": str(i)}}}
+            f"gpu{i}": {
+                "cls": Nanny,
+                "options": {"nthreads": 1, "env": {"CUDA_VISIBLE_DEVICES": str(i)}},
+            }
             for i in range(n)
         }
-        cluster = SpecCluster(workers=specs, scheduler={"cls": Scheduler, "options": {"dashboard_address": None}})
+        cluster = SpecCluster(
+            workers=specs, scheduler={"cls": Scheduler, "options": {"dashboard_address": None}}
+        )
         return Client(cluster), f"local cluster: {n} GPU workers (one per GPU)"
     from distributed import LocalCluster
 
@@ -280,8 +297,13 @@ def open_client(scheduler: str | None = None, workers: int | None = None, thread
     n = workers or n
     t = threads_per_worker or t
     # one slice at a time per worker (a Dask thread each), t torch threads for it
-    cluster = LocalCluster(n_workers=n, threads_per_worker=1, processes=True, dashboard_address=None,
-                           env={TASK_THREADS_ENV: str(t), "OMP_NUM_THREADS": str(t)})
+    cluster = LocalCluster(
+        n_workers=n,
+        threads_per_worker=1,
+        processes=True,
+        dashboard_address=None,
+        env={TASK_THREADS_ENV: str(t), "OMP_NUM_THREADS": str(t)},
+    )
     return Client(cluster), f"local cluster: {n} workers x {t} threads (CPU)"
 
 
@@ -341,8 +363,16 @@ def fit_volume_stream(
 
         def submit(z: int, attempt: int):
             # scatter only this slice's arrays; pure=False: a retry must run again
-            fut = client.submit(fit_slice, volume.slice(z), spec, z, virtual_coils, attempt,
-                                pure=False, key=f"dainr-slice-{z}-try{attempt}")
+            fut = client.submit(
+                fit_slice,
+                volume.slice(z),
+                spec,
+                z,
+                virtual_coils,
+                attempt,
+                pure=False,
+                key=f"dainr-slice-{z}-try{attempt}",
+            )
             futures[fut] = (z, attempt)
             return fut
 
@@ -362,7 +392,13 @@ def fit_volume_stream(
                     continue
                 err = _describe_error(fut)
                 again = attempt <= retries
-                log.warning("slice %d failed on try %d: %s%s", z, attempt, err, " (retrying)" if again else "")
+                log.warning(
+                    "slice %d failed on try %d: %s%s",
+                    z,
+                    attempt,
+                    err,
+                    " (retrying)" if again else "",
+                )
                 yield SliceFailed(z, err, again, attempt)
                 if again:
                     ac.add(submit(z, attempt + 1))
@@ -399,18 +435,33 @@ class VolumeOutput:
         self.file = None
 
     @classmethod
-    def create(cls, path, slices: Sequence[int], n_frames: int, image_shape: tuple[int, int],
-               attrs: dict[str, Any], input_path=None) -> VolumeOutput:
+    def create(
+        cls,
+        path,
+        slices: Sequence[int],
+        n_frames: int,
+        image_shape: tuple[int, int],
+        attrs: dict[str, Any],
+        input_path=None,
+    ) -> VolumeOutput:
         import h5py
 
         out = cls(path)
-        if input_path is not None and out.path.exists() and out.path.resolve() == Path(input_path).resolve():
+        if (
+            input_path is not None
+            and out.path.exists()
+            and out.path.resolve() == Path(input_path).resolve()
+        ):
             raise InputError(out.path, None, "refusing to write the output over the input file")
         out.path.parent.mkdir(parents=True, exist_ok=True)
         f = h5py.File(out.path, "w")
         ny, nx = image_shape
-        f.create_dataset("recon", shape=(n_frames, len(slices), ny, nx), dtype=np.complex64,
-                         chunks=(n_frames, 1, ny, nx))
+        f.create_dataset(
+            "recon",
+            shape=(n_frames, len(slices), ny, nx),
+            dtype=np.complex64,
+            chunks=(n_frames, 1, ny, nx),
+        )
         for k, v in attrs.items():
             _set_attr(f, k, v)
         f.attrs["slices"] = np.asarray(slices, np.int64)
@@ -436,7 +487,11 @@ class VolumeOutput:
             raise InputError(out.path, None, f"--resume: not a readable HDF5 file ({e})") from None
         if "recon" not in f or "slices" not in f.attrs or f["recon"].ndim != 4:
             f.close()
-            raise InputError(out.path, "/recon", "--resume: not a volume output (expected /recon [frames, slices, ny, nx] with attribute slices)")
+            raise InputError(
+                out.path,
+                "/recon",
+                "--resume: not a volume output (expected /recon [frames, slices, ny, nx] with attribute slices)",
+            )
         out.file = f
         done = set(np.asarray(f.attrs["slices_done"]).tolist())
         return out, [int(z) for z in f.attrs["slices"] if int(z) not in done]
@@ -457,7 +512,9 @@ class VolumeOutput:
         f = self.file
         pos = self.slices.index(r.index)
         if r.frames.shape != f["recon"].shape[:1] + f["recon"].shape[2:]:
-            raise ValueError(f"slice {r.index}: result {r.frames.shape} does not fit /recon {f['recon'].shape}")
+            raise ValueError(
+                f"slice {r.index}: result {r.frames.shape} does not fit /recon {f['recon'].shape}"
+            )
         f["recon"][:, pos] = r.frames
         secs = np.asarray(f.attrs["seconds"], np.float64)
         secs[pos] = r.seconds
@@ -467,7 +524,9 @@ class VolumeOutput:
         f.attrs["workers"] = json.dumps(workers)
         done = sorted(set(np.asarray(f.attrs["slices_done"]).tolist()) | {r.index})
         f.attrs["slices_done"] = np.asarray(done, np.int64)
-        f.attrs["peak_memory_bytes"] = max(int(f.attrs.get("peak_memory_bytes", 0)), r.peak_memory_bytes)
+        f.attrs["peak_memory_bytes"] = max(
+            int(f.attrs.get("peak_memory_bytes", 0)), r.peak_memory_bytes
+        )
         for k in ("method", "spokes_per_frame"):
             if k not in f.attrs:
                 f.attrs[k] = getattr(r, k)
@@ -542,7 +601,9 @@ def read_volume_recon(path: str | os.PathLike) -> VolumeReconstruction:
         raise InputError(path, None, f"not a readable HDF5 file ({e})") from None
     with f:
         if "recon" not in f or f["recon"].ndim != 4:
-            raise InputError(path, "/recon", "not a volume output (expected [frames, slices, ny, nx])")
+            raise InputError(
+                path, "/recon", "not a volume output (expected [frames, slices, ny, nx])"
+            )
         frames = f["recon"][()]
         a = {k: (v.decode() if isinstance(v, bytes) else v) for k, v in f.attrs.items()}
     return VolumeReconstruction(
@@ -584,15 +645,28 @@ def reconstruct_volume(
     vol = data if isinstance(data, KSpaceVolume) else load_volume(data)
     if not isinstance(slices, (list, tuple)):
         slices = parse_slices(slices, vol.n_slices, vol.source)
-    spec = FitSpec(method=method or DEFAULT_METHOD, overrides=overrides, seed=seed,
-                   spokes_per_frame=spokes_per_frame, device=device)
+    spec = FitSpec(
+        method=method or DEFAULT_METHOD,
+        overrides=overrides,
+        seed=seed,
+        spokes_per_frame=spokes_per_frame,
+        device=device,
+    )
     tmp = None
     if out is None:
         tmp = tempfile.TemporaryDirectory()
         out = Path(tmp.name) / "volume.h5"
     try:
-        run_volume(vol, spec, list(slices), out, client=client, scheduler=scheduler,
-                   workers=workers, virtual_coils=virtual_coils)
+        run_volume(
+            vol,
+            spec,
+            list(slices),
+            out,
+            client=client,
+            scheduler=scheduler,
+            workers=workers,
+            virtual_coils=virtual_coils,
+        )
         return read_volume_recon(out)
     finally:
         if tmp is not None:
@@ -603,7 +677,11 @@ def n_frames_of(vol: KSpaceVolume, spokes_per_frame: int | None) -> int:
     spf = spokes_per_frame or vol.default_spokes_per_frame()
     n = vol.n_spokes // spf
     if n < 1:
-        raise InputError(vol.source, None, f"{vol.n_spokes} spokes per slice are fewer than {spf} spokes per frame")
+        raise InputError(
+            vol.source,
+            None,
+            f"{vol.n_spokes} spokes per slice are fewer than {spf} spokes per frame",
+        )
     return n
 
 
@@ -632,10 +710,18 @@ def run_volume(
         method = output.attr("method")
         if method and method != spec.method:
             output.close()
-            raise InputError(out, "attribute method", f"--resume: the volume was started with {method}, not {spec.method}")
+            raise InputError(
+                out,
+                "attribute method",
+                f"--resume: the volume was started with {method}, not {spec.method}",
+            )
         if output.n_frames != n_frames_of(vol, spec.spokes_per_frame):
             output.close()
-            raise InputError(out, "/recon", "--resume: the volume's frames differ from this binning (--spokes-per-frame)")
+            raise InputError(
+                out,
+                "/recon",
+                "--resume: the volume's frames differ from this binning (--spokes-per-frame)",
+            )
     else:
         attrs = {k: v for k, v in vol.attrs.items() if k != "spokes_per_frame"}
         attrs |= {"layout": vol.layout, "n_slices_in_input": vol.n_slices}
@@ -643,15 +729,29 @@ def run_volume(
             attrs["pixel_size_mm"] = list(vol.pixel_size_mm)
         if virtual_coils:
             attrs["virtual_coils"] = int(virtual_coils)
-        output = VolumeOutput.create(out, slices, n_frames_of(vol, spec.spokes_per_frame),
-                                     vol.image_shape, attrs, input_path=input_path)
+        output = VolumeOutput.create(
+            out,
+            slices,
+            n_frames_of(vol, spec.spokes_per_frame),
+            vol.image_shape,
+            attrs,
+            input_path=input_path,
+        )
         todo = list(slices)
     failures: list[SliceFailed] = []
     cluster = "none (nothing left to fit)"
     try:
         if todo:
-            for ev in fit_volume_stream(vol, spec, todo, client=client, scheduler=scheduler,
-                                        workers=workers, virtual_coils=virtual_coils, stop=stop):
+            for ev in fit_volume_stream(
+                vol,
+                spec,
+                todo,
+                client=client,
+                scheduler=scheduler,
+                workers=workers,
+                virtual_coils=virtual_coils,
+                stop=stop,
+            ):
                 if isinstance(ev, VolumeStarted):
                     cluster = ev.cluster
                 elif isinstance(ev, SliceResult):
@@ -661,7 +761,9 @@ def run_volume(
                 if on_event is not None:
                     on_event(ev)
     finally:
-        complete = output.finish(time.perf_counter() - t0, cluster) if output.file is not None else False
+        complete = (
+            output.finish(time.perf_counter() - t0, cluster) if output.file is not None else False
+        )
     return Path(out), complete, failures
 
 
@@ -673,8 +775,12 @@ def load_volume(path: str | os.PathLike, **options) -> KSpaceVolume:
     return v if isinstance(v, KSpaceVolume) else KSpaceVolume.from_kspace(v)
 
 
-def grid_slices(vol: KSpaceVolume, spokes_per_frame: int | None = None, slices: Sequence[int] | None = None,
-                backend: str = "auto") -> np.ndarray:
+def grid_slices(
+    vol: KSpaceVolume,
+    spokes_per_frame: int | None = None,
+    slices: Sequence[int] | None = None,
+    backend: str = "auto",
+) -> np.ndarray:
     """Gridding of each slice ``[F, Z, ny, nx]`` (the quick preview and the baseline)."""
     from .prepare import prepare_series
 
@@ -712,20 +818,26 @@ def describe_volume(path: str | os.PathLike, spokes_per_frame: int | None = None
     vol = load_volume(path)
     spf = spokes_per_frame or vol.default_spokes_per_frame()
     n_frames, left = divmod(vol.n_spokes, spf)
-    what = {"stack-of-stars": "kz partitions (slices after the inverse DFT over kz)",
-            "multi-slice": "2-D slices", "single": "slice"}[vol.layout]
+    what = {
+        "stack-of-stars": "kz partitions (slices after the inverse DFT over kz)",
+        "multi-slice": "2-D slices",
+        "single": "slice",
+    }[vol.layout]
     lines = [
         f"{path}: {vol.attrs.get('source_format', 'raw')} radial k-space, {vol.layout}",
         f"  slices       {vol.n_slices} {what}",
         f"  coils        {vol.n_coils}",
         f"  spokes       {vol.n_spokes} per slice x {vol.n_readout} samples",
         f"  image        {vol.image_shape[0]} x {vol.image_shape[1]}",
-        f"  frames       {n_frames} at {spf} spokes/frame" + (f" ({left} spokes dropped)" if left else ""),
+        f"  frames       {n_frames} at {spf} spokes/frame"
+        + (f" ({left} spokes dropped)" if left else ""),
     ]
     if vol.pixel_size_mm:
         dz, dy, dx = vol.pixel_size_mm
         lines.append(f"  voxel        {dz:g} x {dy:g} x {dx:g} mm (z, y, x)")
-    lines += [f"  {k:<12} {v}" for k, v in vol.attrs.items() if k not in ("source_format", "layout")]
+    lines += [
+        f"  {k:<12} {v}" for k, v in vol.attrs.items() if k not in ("source_format", "layout")
+    ]
     return "\n".join(lines)
 
 

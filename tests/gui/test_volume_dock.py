@@ -15,7 +15,9 @@ def volume_file(tmp_path):
     from dainr.simulate.ismrmrd_writer import simulate_dce_volume, write_ismrmrd
 
     p = tmp_path / "vol.mrd"
-    write_ismrmrd(p, simulate_dce_volume(3, size=24, frames=3, coils=3, spokes_per_frame=10, seed=1))
+    write_ismrmrd(
+        p, simulate_dce_volume(3, size=24, frames=3, coils=3, spokes_per_frame=10, seed=1)
+    )
     return p
 
 
@@ -23,12 +25,16 @@ def volume_file(tmp_path):
 def thread_scheduler():
     from distributed import LocalCluster
 
-    cluster = LocalCluster(n_workers=1, threads_per_worker=1, processes=False, dashboard_address=None)
+    cluster = LocalCluster(
+        n_workers=1, threads_per_worker=1, processes=False, dashboard_address=None
+    )
     yield cluster.scheduler_address
     cluster.close()
 
 
-def test_volume_fills_the_4d_layer_slice_by_slice(make_napari_viewer_proxy, qtbot, volume_file, thread_scheduler):
+def test_volume_fills_the_4d_layer_slice_by_slice(
+    make_napari_viewer_proxy, qtbot, volume_file, thread_scheduler
+):
     from napari_dainr._reader import read_file
     from napari_dainr._widget import ReconstructionWidget
 
@@ -46,8 +52,10 @@ def test_volume_fills_the_4d_layer_slice_by_slice(make_napari_viewer_proxy, qtbo
     filled = []  # after each finished slice: how many slices of the layer hold data
     assert panel.fit()
     panel._worker.yielded.connect(  # after the panel's own handler
-        lambda ev: isinstance(ev, SliceResult)
-        and filled.append(sum(np.abs(panel.layer.data[:, i]).max() > 0 for i in range(2)))
+        lambda ev: (
+            isinstance(ev, SliceResult)
+            and filled.append(sum(np.abs(panel.layer.data[:, i]).max() > 0 for i in range(2)))
+        )
     )
     qtbot.waitUntil(lambda: not panel.running, timeout=FIT_TIMEOUT_MS)
     layer = panel.layer

@@ -11,10 +11,14 @@ from ..methods import DEFAULT_METHOD
 
 
 def register(sub) -> None:
-    p = sub.add_parser("demo", help="reconstruct the bundled sample (and show it in napari)", description=__doc__)
+    p = sub.add_parser(
+        "demo", help="reconstruct the bundled sample (and show it in napari)", description=__doc__
+    )
     p.add_argument("--method", default=DEFAULT_METHOD)
     p.add_argument("--steps", type=int, help="override the method's step count")
-    p.add_argument("--out", type=Path, default=Path("out/demo.h5"), help="output (default %(default)s)")
+    p.add_argument(
+        "--out", type=Path, default=Path("out/demo.h5"), help="output (default %(default)s)"
+    )
     p.add_argument("--no-viewer", action="store_true", help="never open napari")
     p.add_argument("--device", default="auto")
     p.set_defaults(func=run)
@@ -31,7 +35,16 @@ def run(args: argparse.Namespace) -> int:
     from . import main as cli_main
 
     sample = sample_path()
-    argv = ["recon", str(sample), "--method", args.method, "--out", str(args.out), "--device", args.device]
+    argv = [
+        "recon",
+        str(sample),
+        "--method",
+        args.method,
+        "--out",
+        str(args.out),
+        "--device",
+        args.device,
+    ]
     if args.steps is not None:
         argv += ["--steps", str(args.steps)]
     rc = cli_main(argv)

@@ -12,9 +12,13 @@ from ..errors import InputError
 
 
 def register(sub) -> None:
-    p = sub.add_parser("eval", help="score a reconstruction against a reference", description=__doc__)
+    p = sub.add_parser(
+        "eval", help="score a reconstruction against a reference", description=__doc__
+    )
     p.add_argument("recon", type=Path, help="reconstruction output (.h5 with /recon)")
-    p.add_argument("reference", type=Path, help="file with /reference (a simulated k-space file) or /recon")
+    p.add_argument(
+        "reference", type=Path, help="file with /reference (a simulated k-space file) or /recon"
+    )
     p.add_argument("--json", action="store_true", help="print JSON instead of a table")
     p.set_defaults(func=run)
 
@@ -46,7 +50,11 @@ def run(args: argparse.Namespace) -> int:
     if x.shape[0] > ref.shape[0]:
         x = x[: ref.shape[0]]
     if x.shape != ref.shape:
-        raise InputError(args.recon, "/recon", f"shape {rec.frames.shape} does not match the reference {ref.shape}")
+        raise InputError(
+            args.recon,
+            "/recon",
+            f"shape {rec.frames.shape} does not match the reference {ref.shape}",
+        )
     s = score_series(x, ref)
     if args.json:
         print(json.dumps({"method": rec.method, **s.as_dict()}, indent=2))

@@ -7,7 +7,9 @@ from pathlib import Path
 
 
 def register(sub) -> None:
-    p = sub.add_parser("info", help="describe a k-space or reconstruction file", description=__doc__)
+    p = sub.add_parser(
+        "info", help="describe a k-space or reconstruction file", description=__doc__
+    )
     p.add_argument("file", type=Path)
     p.add_argument("--spokes-per-frame", type=int, help="show the frames this binning gives")
     p.set_defaults(func=run)
@@ -40,7 +42,8 @@ def describe(path: Path, spokes_per_frame: int | None = None) -> str:
         f"  coils        {d.n_coils}",
         f"  spokes       {d.n_spokes} x {d.n_readout} samples",
         f"  image        {d.image_shape[0]} x {d.image_shape[1]}",
-        f"  frames       {n_frames} at {spf} spokes/frame" + (f" ({left} spokes dropped)" if left else ""),
+        f"  frames       {n_frames} at {spf} spokes/frame"
+        + (f" ({left} spokes dropped)" if left else ""),
         f"  coil maps    {'in file' if d.coil_maps is not None else 'estimated at reconstruction'}",
         f"  reference    {ref}",
         f"  dcf          {'in file' if d.dcf is not None else 'computed'}",
@@ -57,7 +60,9 @@ def curve_summary(r) -> list[str]:
     h = r.history
     if h is not None and len(h):
         train = h[:, 1]
-        lines.append(f"  history      {len(h)} steps, training loss {train[0]:.4g} -> {train[-1]:.4g} (min {np.nanmin(train):.4g})")
+        lines.append(
+            f"  history      {len(h)} steps, training loss {train[0]:.4g} -> {train[-1]:.4g} (min {np.nanmin(train):.4g})"
+        )
         evaluated = h[np.isfinite(h[:, 2])]
         if len(evaluated):
             best = evaluated[np.argmin(evaluated[:, 2])]
@@ -66,13 +71,24 @@ def curve_summary(r) -> list[str]:
                 f"best {best[2]:.4g} at step {best[0]:.0f}, last {evaluated[-1, 2]:.4g} at step {evaluated[-1, 0]:.0f}"
             )
     if r.chosen_step is not None:
-        why = "best held-out loss" if r.heldout_spokes is not None else "last step: no held-out spokes"
-        lines.append(f"  chosen step  {r.chosen_step} ({why}" + (", stopped early)" if r.early_stopped else ")"))
+        why = (
+            "best held-out loss"
+            if r.heldout_spokes is not None
+            else "last step: no held-out spokes"
+        )
+        lines.append(
+            f"  chosen step  {r.chosen_step} ({why}"
+            + (", stopped early)" if r.early_stopped else ")")
+        )
     if r.heldout_spokes is not None:
         F, n = r.heldout_spokes.shape
         lines.append(f"  held out     {n} spoke(s) of each of {F} frames (/holdout_spokes)")
     if r.ensemble > 1:
-        spread = "" if r.std is None else f", per-pixel std of the magnitude: median {np.median(r.std):.4g}, max {r.std.max():.4g} (/std)"
+        spread = (
+            ""
+            if r.std is None
+            else f", per-pixel std of the magnitude: median {np.median(r.std):.4g}, max {r.std.max():.4g} (/std)"
+        )
         lines.append(f"  ensemble     mean of {r.ensemble} seeds{spread}")
     return lines
 

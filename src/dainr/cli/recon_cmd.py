@@ -11,29 +11,101 @@ from ..methods import DEFAULT_METHOD, REGISTRY
 
 def register(sub) -> None:
     p = sub.add_parser("recon", help="reconstruct a k-space file", description=__doc__)
-    p.add_argument("input", type=Path, help="k-space file (.h5 contract, .mat layout, ISMRMRD .mrd/.h5, BART .cfl)")
-    p.add_argument("--method", default=DEFAULT_METHOD, choices=list(REGISTRY), help="reconstruction method (default %(default)s)")
-    p.add_argument("--out", type=Path, help="output .h5 (default: INPUT_<method>.h5 beside the input)")
+    p.add_argument(
+        "input",
+        type=Path,
+        help="k-space file (.h5 contract, .mat layout, ISMRMRD .mrd/.h5, BART .cfl)",
+    )
+    p.add_argument(
+        "--method",
+        default=DEFAULT_METHOD,
+        choices=list(REGISTRY),
+        help="reconstruction method (default %(default)s)",
+    )
+    p.add_argument(
+        "--out", type=Path, help="output .h5 (default: INPUT_<method>.h5 beside the input)"
+    )
     p.add_argument("--steps", type=int, help="optimisation steps (learned and iterative methods)")
     p.add_argument("--spokes-per-frame", type=int, help="binning (default: the file's, else 13)")
-    p.add_argument("--coil-maps", type=Path, help=".h5 with /coil_maps overriding the file's or estimated maps")
-    p.add_argument("--dcf", default="auto", choices=["auto", "ramp", "pipe-menon", "file"], help="density compensation: auto = the file's /dcf when present, else ramp (default %(default)s)")
-    p.add_argument("--upscale", type=float, default=1.0, help="render at r times the matrix (continuous methods)")
-    p.add_argument("--frames-between", type=int, default=0, metavar="M", help="render M extra frames between acquired frames (continuous methods)")
-    p.add_argument("--device", default="auto", help="auto, cpu, cuda, cuda:1, mps (default %(default)s)")
-    p.add_argument("--backend", default="auto", help="NUFFT backend: auto, finufft, cufinufft, torchkbnufft")
+    p.add_argument(
+        "--coil-maps", type=Path, help=".h5 with /coil_maps overriding the file's or estimated maps"
+    )
+    p.add_argument(
+        "--dcf",
+        default="auto",
+        choices=["auto", "ramp", "pipe-menon", "file"],
+        help="density compensation: auto = the file's /dcf when present, else ramp (default %(default)s)",
+    )
+    p.add_argument(
+        "--upscale",
+        type=float,
+        default=1.0,
+        help="render at r times the matrix (continuous methods)",
+    )
+    p.add_argument(
+        "--frames-between",
+        type=int,
+        default=0,
+        metavar="M",
+        help="render M extra frames between acquired frames (continuous methods)",
+    )
+    p.add_argument(
+        "--device", default="auto", help="auto, cpu, cuda, cuda:1, mps (default %(default)s)"
+    )
+    p.add_argument(
+        "--backend", default="auto", help="NUFFT backend: auto, finufft, cufinufft, torchkbnufft"
+    )
     p.add_argument("--seed", type=int, default=0)
-    p.add_argument("--checkpoint", type=Path, help="write a resumable checkpoint here (at the end, and every --checkpoint-every steps)")
+    p.add_argument(
+        "--checkpoint",
+        type=Path,
+        help="write a resumable checkpoint here (at the end, and every --checkpoint-every steps)",
+    )
     p.add_argument("--checkpoint-every", type=int, help="steps between checkpoints")
-    p.add_argument("--resume", type=Path, help="continue from this checkpoint (a volume: finish the volume output OUT.h5)")
-    p.add_argument("--set", action="append", default=[], metavar="FIELD=VALUE", help="any config field of the method (JSON value), repeatable")
+    p.add_argument(
+        "--resume",
+        type=Path,
+        help="continue from this checkpoint (a volume: finish the volume output OUT.h5)",
+    )
+    p.add_argument(
+        "--set",
+        action="append",
+        default=[],
+        metavar="FIELD=VALUE",
+        help="any config field of the method (JSON value), repeatable",
+    )
     p.add_argument("--quiet", action="store_true", help="no progress bar")
     g = p.add_argument_group("held-out spokes and ensembles (iterative methods)")
-    g.add_argument("--holdout", type=float, metavar="FRACTION", help="fraction of each frame's spokes kept out of the fit to choose the returned step and stop early (default 0.05; 0 = off: the last step is returned)")
-    g.add_argument("--holdout-every", type=int, metavar="N", help="steps between held-out evaluations (default: steps/20, rounded up)")
-    g.add_argument("--early-stop", type=int, metavar="N", help="stop after N held-out evaluations without a better loss (default 10; 0 = never)")
-    g.add_argument("--ensemble", type=int, default=1, metavar="K", help="fit K seeds (--seed .. --seed+K-1); write their mean and a per-pixel std series /std")
-    g.add_argument("--ensemble-parallel", action="store_true", help="run the K fits on a local Dask cluster (default: one after the other, unless several GPUs)")
+    g.add_argument(
+        "--holdout",
+        type=float,
+        metavar="FRACTION",
+        help="fraction of each frame's spokes kept out of the fit to choose the returned step and stop early (default 0.05; 0 = off: the last step is returned)",
+    )
+    g.add_argument(
+        "--holdout-every",
+        type=int,
+        metavar="N",
+        help="steps between held-out evaluations (default: steps/20, rounded up)",
+    )
+    g.add_argument(
+        "--early-stop",
+        type=int,
+        metavar="N",
+        help="stop after N held-out evaluations without a better loss (default 10; 0 = never)",
+    )
+    g.add_argument(
+        "--ensemble",
+        type=int,
+        default=1,
+        metavar="K",
+        help="fit K seeds (--seed .. --seed+K-1); write their mean and a per-pixel std series /std",
+    )
+    g.add_argument(
+        "--ensemble-parallel",
+        action="store_true",
+        help="run the K fits on a local Dask cluster (default: one after the other, unless several GPUs)",
+    )
     from .volume_recon import add_volume_arguments
 
     add_volume_arguments(p)
@@ -76,7 +148,9 @@ def run(args: argparse.Namespace) -> int:
 
     source = args.input
     vol = load_input(args)
-    if vol is not None and (vol.n_slices > 1 or args.slices is not None or args.scheduler or args.workers):
+    if vol is not None and (
+        vol.n_slices > 1 or args.slices is not None or args.scheduler or args.workers
+    ):
         return run_volume_cli(args, spec, vol, out)
     if vol is not None:
         source = vol.slice(0)
@@ -108,12 +182,16 @@ def run(args: argparse.Namespace) -> int:
     except FitError as e:
         if e.partial is not None:
             write_recon_h5(out, e.partial, input_path=args.input)
-            raise FitError(f"{e} (partial result of step {e.partial.steps_done} written to {out})") from None
+            raise FitError(
+                f"{e} (partial result of step {e.partial.steps_done} written to {out})"
+            ) from None
         raise
     if args.upscale != 1.0 or args.frames_between:
         from ..render import render_result
 
-        result = render_result(method, result, upscale=args.upscale, frames_between=args.frames_between)
+        result = render_result(
+            method, result, upscale=args.upscale, frames_between=args.frames_between
+        )
     write_recon_h5(out, result, input_path=args.input)
     _report(args, result, out)
     return 130 if interrupted else 0
@@ -129,8 +207,11 @@ def _report(args: argparse.Namespace, result, out: Path) -> None:
         chosen = f", state of step {result.chosen_step} of {ran}"
         chosen += " (best held-out loss)" if result.heldout_spokes is not None else ""
         chosen += ", stopped early" if result.early_stopped else ""
-    print(f"{args.method}: {state} of {result.frames.shape[0]} frames {result.frames.shape[1]}x{result.frames.shape[2]} "
-          f"in {result.seconds:.1f} s{chosen} -> {out}", file=sys.stderr)
+    print(
+        f"{args.method}: {state} of {result.frames.shape[0]} frames {result.frames.shape[1]}x{result.frames.shape[2]} "
+        f"in {result.seconds:.1f} s{chosen} -> {out}",
+        file=sys.stderr,
+    )
 
 
 def _run_ensemble(args: argparse.Namespace, spec, source, out: Path) -> int:
@@ -148,7 +229,9 @@ def _run_ensemble(args: argparse.Namespace, spec, source, out: Path) -> int:
         if value is not None:
             raise ValueError(f"{flag} is per fit: leave it out with --ensemble")
     if args.upscale != 1.0 or args.frames_between:
-        raise ValueError("--upscale / --frames-between render one fit's model: leave them out with --ensemble")
+        raise ValueError(
+            "--upscale / --frames-between render one fit's model: leave them out with --ensemble"
+        )
     stop = StopRequest()
     interrupted = False
 
@@ -158,20 +241,32 @@ def _run_ensemble(args: argparse.Namespace, spec, source, out: Path) -> int:
             raise KeyboardInterrupt
         interrupted = True
         stop.request()
-        print("\nstopping: the ensemble keeps the fits finished so far (Ctrl-C again to abort)", file=sys.stderr)
+        print(
+            "\nstopping: the ensemble keeps the fits finished so far (Ctrl-C again to abort)",
+            file=sys.stderr,
+        )
 
     def announced(stream):
         for m in stream:
             if isinstance(m, MemberDone):
                 r = m.result
-                print(f"fit {m.index + 1}/{m.count} (seed {args.seed + m.index}) done in {r.seconds:.1f} s, "
-                      f"state of step {r.chosen_step}", file=sys.stderr)
+                print(
+                    f"fit {m.index + 1}/{m.count} (seed {args.seed + m.index}) done in {r.seconds:.1f} s, "
+                    f"state of step {r.chosen_step}",
+                    file=sys.stderr,
+                )
             yield m
 
     previous = signal.signal(signal.SIGINT, on_sigint)
     try:
-        stream = ensemble_stream(source, spec, args.ensemble, stop=stop,
-                                 parallel=True if args.ensemble_parallel else None, snapshot_seconds=None)
+        stream = ensemble_stream(
+            source,
+            spec,
+            args.ensemble,
+            stop=stop,
+            parallel=True if args.ensemble_parallel else None,
+            snapshot_seconds=None,
+        )
         result = drain_showing_progress(announced(stream), quiet=args.quiet)
     finally:
         signal.signal(signal.SIGINT, previous)

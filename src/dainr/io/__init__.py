@@ -59,11 +59,19 @@ def load_kspace(path: str | Path, spokes_per_frame: int | None = None, **mat_opt
     if is_raw_file(path):
         vol = load_kspace_or_volume(path, **mat_options)
         if vol.n_slices > 1:
-            raise InputError(path, None, f"holds a {vol.layout} volume of {vol.n_slices} slices: reconstruct it with "
-                             "dainr recon (all slices, or --slices) or dainr.reconstruct_volume")
+            raise InputError(
+                path,
+                None,
+                f"holds a {vol.layout} volume of {vol.n_slices} slices: reconstruct it with "
+                "dainr recon (all slices, or --slices) or dainr.reconstruct_volume",
+            )
         return vol.slice(0)
     if path.suffix.lower() not in (".h5", ".hdf5"):
-        raise InputError(path, None, f"unsupported file type {path.suffix!r}: expected .h5, .hdf5, .mat, .mrd or .cfl")
+        raise InputError(
+            path,
+            None,
+            f"unsupported file type {path.suffix!r}: expected .h5, .hdf5, .mat, .mrd or .cfl",
+        )
     return read_kspace_h5(path)
 
 
@@ -85,7 +93,11 @@ def load_coil_maps(path: str | Path, n_coils: int, image_shape: tuple[int, int])
         raise InputError(path, None, f"not a readable HDF5 file ({e})") from None
     maps = check_array(maps, path, "/coil_maps", ndim=3, kind="any").astype("complex64")
     if maps.shape != (n_coils, *image_shape):
-        raise InputError(path, "/coil_maps", f"expected [{n_coils}, {image_shape[0]}, {image_shape[1]}] to match the k-space, got {list(maps.shape)}")
+        raise InputError(
+            path,
+            "/coil_maps",
+            f"expected [{n_coils}, {image_shape[0]}, {image_shape[1]}] to match the k-space, got {list(maps.shape)}",
+        )
     return maps
 
 

@@ -42,16 +42,24 @@ def read_cfl(path: str | os.PathLike) -> np.ndarray:
             raise InputError(p, None, "no such file (a BART array is a .cfl/.hdr pair)")
     lines = hdr.read_text(errors="replace").splitlines()
     try:
-        at = next(i for i, line in enumerate(lines) if line.strip().lower().startswith("# dimensions"))
+        at = next(
+            i for i, line in enumerate(lines) if line.strip().lower().startswith("# dimensions")
+        )
         dims = [int(v) for v in lines[at + 1].split()]
     except (StopIteration, IndexError, ValueError):
-        raise InputError(hdr, None, "not a BART header: expected '# Dimensions' and a line of sizes") from None
+        raise InputError(
+            hdr, None, "not a BART header: expected '# Dimensions' and a line of sizes"
+        ) from None
     if not dims or any(d < 1 for d in dims):
         raise InputError(hdr, None, f"BART dimensions must be positive, got {dims}")
     n = int(np.prod(dims, dtype=np.int64))
     size = cfl.stat().st_size
     if size != 8 * n:
-        raise InputError(cfl, None, f"truncated or mismatched data: {size} bytes, the header's {dims} needs {8 * n}")
+        raise InputError(
+            cfl,
+            None,
+            f"truncated or mismatched data: {size} bytes, the header's {dims} needs {8 * n}",
+        )
     return np.fromfile(cfl, np.complex64).reshape(dims, order="F")
 
 
@@ -60,11 +68,18 @@ def find_trajectory(path: str | os.PathLike) -> Path:
     for cand in (base.with_name(base.name + "_traj"), base.with_name("traj")):
         if cand.with_suffix(".cfl").exists():
             return cand
-    raise InputError(base.with_suffix(".cfl"), None, f"no trajectory: expected {base.name}_traj.cfl/.hdr or traj.cfl/.hdr beside it")
+    raise InputError(
+        base.with_suffix(".cfl"),
+        None,
+        f"no trajectory: expected {base.name}_traj.cfl/.hdr or traj.cfl/.hdr beside it",
+    )
 
 
-def read_bart(path: str | os.PathLike, trajectory: str | os.PathLike | None = None,
-              image_shape: tuple[int, int] | None = None) -> KSpaceVolume:
+def read_bart(
+    path: str | os.PathLike,
+    trajectory: str | os.PathLike | None = None,
+    image_shape: tuple[int, int] | None = None,
+) -> KSpaceVolume:
     """K-space and trajectory pair -> :class:`KSpaceVolume` (slices from dimension 13)."""
     base = _base(path)
     src = base.with_suffix(".cfl")
@@ -74,19 +89,39 @@ def read_bart(path: str | os.PathLike, trajectory: str | os.PathLike | None = No
     k16 = np.reshape(k, k.shape + (1,) * (16 - k.ndim))
     t16 = np.reshape(t, t.shape + (1,) * (16 - t.ndim))
     if k16.shape[0] != 1:
-        raise InputError(src, None, f"expected non-Cartesian BART k-space [1, readout, spokes, coils, ...], got dims {list(k.shape)}")
+        raise InputError(
+            src,
+            None,
+            f"expected non-Cartesian BART k-space [1, readout, spokes, coils, ...], got dims {list(k.shape)}",
+        )
     if t16.shape[0] != 3 or t16.shape[1:3] != k16.shape[1:3]:
-        raise InputError(tpath.with_suffix(".cfl"), None, f"trajectory dims {list(t.shape)} do not match k-space {list(k.shape)} (expected [3, readout, spokes, ...])")
+        raise InputError(
+            tpath.with_suffix(".cfl"),
+            None,
+            f"trajectory dims {list(t.shape)} do not match k-space {list(k.shape)} (expected [3, readout, spokes, ...])",
+        )
     other = [d for d in range(4, 16) if d not in (TIME_DIM, SLICE_DIM) and k16.shape[d] > 1]
     if other:
-        raise InputError(src, None, f"dimension {other[0]} of size {k16.shape[other[0]]} is not supported (frames: dim 10, slices: dim 13)")
-    R, S, C, F, Z = k16.shape[1], k16.shape[2], k16.shape[3], k16.shape[TIME_DIM], k16.shape[SLICE_DIM]
+        raise InputError(
+            src,
+            None,
+            f"dimension {other[0]} of size {k16.shape[other[0]]} is not supported (frames: dim 10, slices: dim 13)",
+        )
+    R, S, C, F, Z = (
+        k16.shape[1],
+        k16.shape[2],
+        k16.shape[3],
+        k16.shape[TIME_DIM],
+        k16.shape[SLICE_DIM],
+    )
     # frames of a binned file, back in acquisition order: spoke s of frame f is spoke f*S + s
     kk = k16[0, :, :, :, 0, 0, 0, 0, 0, 0, :, 0, 0, :, 0, 0]  # [R, S, C, F, Z]
     kk = np.transpose(kk, (4, 2, 3, 1, 0)).reshape(Z, C, F * S, R)
     tf = t16.shape[TIME_DIM]
     if tf not in (1, F):
-        raise InputError(tpath.with_suffix(".cfl"), None, f"trajectory has {tf} frames, k-space {F}")
+        raise InputError(
+            tpath.with_suffix(".cfl"), None, f"trajectory has {tf} frames, k-space {F}"
+        )
     tt = t16[:, :, :, 0, 0, 0, 0, 0, 0, 0, :, 0, 0, 0, 0, 0].real  # [3, R, S, tf]
     tt = np.broadcast_to(tt, (3, R, S, F))
     tt = np.transpose(tt, (3, 2, 1, 0)).reshape(F * S, R, 3)
@@ -94,7 +129,11 @@ def read_bart(path: str | os.PathLike, trajectory: str | os.PathLike | None = No
     if image_shape is None:
         nx, ny = (int(2 * np.ceil(v - 1e-6)) for v in m)
         if nx < 2 or ny < 2:
-            raise InputError(tpath.with_suffix(".cfl"), None, "trajectory too small to infer the image matrix; pass image_shape")
+            raise InputError(
+                tpath.with_suffix(".cfl"),
+                None,
+                "trajectory too small to infer the image matrix; pass image_shape",
+            )
         if nx != ny:
             nx = ny = max(nx, ny)
         log.info("%s: image matrix %dx%d inferred from the trajectory's extent", src, ny, nx)
@@ -103,7 +142,9 @@ def read_bart(path: str | os.PathLike, trajectory: str | os.PathLike | None = No
     traj = np.stack([2 * np.pi * tt[..., 1] / ny, 2 * np.pi * tt[..., 0] / nx], -1)
     traj = np.where(traj >= np.pi, traj - 2 * np.pi, traj).astype(np.float32)
     if np.abs(traj).max() > np.pi + 1e-3:
-        raise InputError(tpath.with_suffix(".cfl"), None, f"trajectory beyond ±N/2 of a {ny}x{nx} matrix")
+        raise InputError(
+            tpath.with_suffix(".cfl"), None, f"trajectory beyond ±N/2 of a {ny}x{nx} matrix"
+        )
     attrs = {"source_format": "BART cfl", "layout": "multi-slice" if Z > 1 else "single"}
     if F > 1:
         attrs["spokes_per_frame"] = int(S)

@@ -96,7 +96,13 @@ def _read_extra(f: h5py.File, path: Path) -> dict[str, np.ndarray]:
             continue
         ds = f[name]
         if ds.size > MAX_EXTRA_ELEMENTS:
-            log.warning("%s: /%s %s not loaded (larger than %d elements)", path, name, ds.shape, MAX_EXTRA_ELEMENTS)
+            log.warning(
+                "%s: /%s %s not loaded (larger than %d elements)",
+                path,
+                name,
+                ds.shape,
+                MAX_EXTRA_ELEMENTS,
+            )
             continue
         try:
             out[name] = ds[()]
@@ -113,7 +119,10 @@ def stored_rois(data: KSpaceData) -> dict[str, tuple[np.ndarray, np.ndarray | No
         if key.startswith(prefix) and key.endswith("/mask"):
             name = key[len(prefix) : -len("/mask")]
             curve = data.extra.get(f"{prefix}{name}/curve")
-            out[name] = (np.asarray(mask).astype(bool), None if curve is None else np.asarray(curve, np.float32))
+            out[name] = (
+                np.asarray(mask).astype(bool),
+                None if curve is None else np.asarray(curve, np.float32),
+            )
     return out
 
 
@@ -143,27 +152,45 @@ def read_kspace_h5(path: str | os.PathLike) -> KSpaceData:
             raise InputError(path, "attribute image_shape", "missing root attribute (int [ny, nx])")
         shape = np.asarray(attrs["image_shape"]).ravel()
         if shape.size != 2 or not np.all(np.mod(shape, 1) == 0) or np.any(shape < 1):
-            raise InputError(path, "attribute image_shape", f"expected two positive ints [ny, nx], got {attrs['image_shape']!r}")
+            raise InputError(
+                path,
+                "attribute image_shape",
+                f"expected two positive ints [ny, nx], got {attrs['image_shape']!r}",
+            )
         if np.prod(shape.astype(np.float64)) > 4096**2:
-            raise InputError(path, "attribute image_shape", f"{shape.tolist()} is too large (at most 4096 x 4096)")
+            raise InputError(
+                path,
+                "attribute image_shape",
+                f"{shape.tolist()} is too large (at most 4096 x 4096)",
+            )
         version = attrs.get("format_version")
         if version is None:
-            raise InputError(path, "attribute format_version", "missing root attribute (expected 1)")
+            raise InputError(
+                path, "attribute format_version", "missing root attribute (expected 1)"
+            )
         try:
             version_ok = int(np.asarray(version).ravel()[0]) == FORMAT_VERSION
         except (TypeError, ValueError, IndexError):
             version_ok = False
         if not version_ok:
-            raise InputError(path, "attribute format_version", f"expected {FORMAT_VERSION}, got {version!r}")
+            raise InputError(
+                path, "attribute format_version", f"expected {FORMAT_VERSION}, got {version!r}"
+            )
         arrays = {n: _read(f, path, n, n in ("kspace", "trajectory")) for n in _CONTRACT_DATASETS}
         extra = _read_extra(f, path)
     data = KSpaceData(
         kspace=check_array(arrays["kspace"], path, "/kspace", ndim=3, kind="complex"),
         trajectory=check_array(arrays["trajectory"], path, "/trajectory", ndim=3, kind="real"),
         image_shape=(int(shape[0]), int(shape[1])),
-        coil_maps=None if arrays["coil_maps"] is None else check_array(arrays["coil_maps"], path, "/coil_maps", ndim=3, kind="complex"),
-        reference=None if arrays["reference"] is None else check_array(arrays["reference"], path, "/reference", ndim=3, kind="any"),
-        dcf=None if arrays["dcf"] is None else check_array(arrays["dcf"], path, "/dcf", ndim=2, kind="real"),
+        coil_maps=None
+        if arrays["coil_maps"] is None
+        else check_array(arrays["coil_maps"], path, "/coil_maps", ndim=3, kind="complex"),
+        reference=None
+        if arrays["reference"] is None
+        else check_array(arrays["reference"], path, "/reference", ndim=3, kind="any"),
+        dcf=None
+        if arrays["dcf"] is None
+        else check_array(arrays["dcf"], path, "/dcf", ndim=2, kind="real"),
         attrs={k: v for k, v in attrs.items() if k not in _KNOWN_ATTRS},
         source=str(path),
         extra=extra,
@@ -243,7 +270,9 @@ def write_kspace_h5(path: str | os.PathLike, data: KSpaceData, compress: bool = 
         f.attrs["format_version"] = FORMAT_VERSION
 
 
-def write_recon_h5(path: str | os.PathLike, recon: Reconstruction, input_path: str | os.PathLike | None = None) -> None:
+def write_recon_h5(
+    path: str | os.PathLike, recon: Reconstruction, input_path: str | os.PathLike | None = None
+) -> None:
     """Write a reconstruction per the output contract, atomically, never over the input."""
     path = Path(path)
     if input_path is not None and path.exists() and path.resolve() == Path(input_path).resolve():
@@ -251,15 +280,23 @@ def write_recon_h5(path: str | os.PathLike, recon: Reconstruction, input_path: s
     import dainr
 
     with atomic_h5(path) as f:
-        f.create_dataset("recon", data=recon.frames.astype(np.complex64), compression="gzip", compression_opts=1)
+        f.create_dataset(
+            "recon", data=recon.frames.astype(np.complex64), compression="gzip", compression_opts=1
+        )
         if recon.loss_history:
             f.create_dataset("loss_history", data=np.asarray(recon.loss_history, dtype=np.float32))
         if recon.history is not None:
-            f.create_dataset("history", data=np.asarray(recon.history, dtype=np.float64).reshape(-1, 3))
+            f.create_dataset(
+                "history", data=np.asarray(recon.history, dtype=np.float64).reshape(-1, 3)
+            )
         if recon.std is not None:
-            f.create_dataset("std", data=recon.std.astype(np.float32), compression="gzip", compression_opts=1)
+            f.create_dataset(
+                "std", data=recon.std.astype(np.float32), compression="gzip", compression_opts=1
+            )
         if recon.heldout_spokes is not None:
-            f.create_dataset("holdout_spokes", data=np.asarray(recon.heldout_spokes, dtype=np.int64))
+            f.create_dataset(
+                "holdout_spokes", data=np.asarray(recon.heldout_spokes, dtype=np.int64)
+            )
         if recon.chosen_step is not None:
             f.attrs["chosen_step"] = int(recon.chosen_step)
         f.attrs["early_stopped"] = bool(recon.early_stopped)
@@ -288,17 +325,40 @@ def read_recon_h5(path: str | os.PathLike) -> Reconstruction:
         history = std = held = None
         if "history" in f:
             history = np.asarray(f["history"][()])  # nan marks steps without an evaluation
-            if history.ndim != 2 or history.shape[1] != 3 or not np.issubdtype(history.dtype, np.floating):
-                raise InputError(path, "/history", f"expected float [steps, 3] (step, training loss, held-out loss), got {history.dtype} {history.shape}")
+            if (
+                history.ndim != 2
+                or history.shape[1] != 3
+                or not np.issubdtype(history.dtype, np.floating)
+            ):
+                raise InputError(
+                    path,
+                    "/history",
+                    f"expected float [steps, 3] (step, training loss, held-out loss), got {history.dtype} {history.shape}",
+                )
             history = history.astype(np.float64)
         if "std" in f:
-            std = check_array(_read(f, path, "std", True), path, "/std", ndim=3, kind="real").astype(np.float32)
+            std = check_array(
+                _read(f, path, "std", True), path, "/std", ndim=3, kind="real"
+            ).astype(np.float32)
             if std.shape != frames.shape:
-                raise InputError(path, "/std", f"expected the shape of /recon {frames.shape}, got {std.shape}")
+                raise InputError(
+                    path, "/std", f"expected the shape of /recon {frames.shape}, got {std.shape}"
+                )
         if "holdout_spokes" in f:
             held = np.asarray(f["holdout_spokes"][()], dtype=np.int64)
-    own = {"method", "spokes_per_frame", "config", "seconds", "peak_memory_bytes", "partial", "upscale", "steps_done",
-           "chosen_step", "early_stopped", "ensemble"}
+    own = {
+        "method",
+        "spokes_per_frame",
+        "config",
+        "seconds",
+        "peak_memory_bytes",
+        "partial",
+        "upscale",
+        "steps_done",
+        "chosen_step",
+        "early_stopped",
+        "ensemble",
+    }
     return Reconstruction(
         frames=frames.astype(np.complex64),
         method=str(attrs.get("method", "unknown")),

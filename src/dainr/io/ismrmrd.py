@@ -64,7 +64,11 @@ def _header(path: Path, dset) -> object:
     try:
         return ismrmrd.xsd.CreateFromDocument(xml)
     except Exception as e:
-        raise InputError(path, f"/{DATASET}/xml", f"not a valid ISMRMRD header ({e.__class__.__name__}: {str(e)[:120]})") from None
+        raise InputError(
+            path,
+            f"/{DATASET}/xml",
+            f"not a valid ISMRMRD header ({e.__class__.__name__}: {str(e)[:120]})",
+        ) from None
 
 
 def _limit(limits, name: str) -> tuple[int, int] | None:
@@ -99,7 +103,11 @@ def read_ismrmrd(path: str | os.PathLike, dataset: str = DATASET) -> KSpaceVolum
             raw = table.fields("data")[()]
             raw_traj = table.fields("traj")[()]
         except (OSError, KeyError, ValueError, TypeError) as e:
-            raise InputError(path, f"/{dataset}/data", f"acquisitions could not be read, truncated or damaged ({str(e)[:120]})") from None
+            raise InputError(
+                path,
+                f"/{dataset}/data",
+                f"acquisitions could not be read, truncated or damaged ({str(e)[:120]})",
+            ) from None
     return _assemble(path, dataset, hdr, heads, raw, raw_traj)
 
 
@@ -112,7 +120,11 @@ def _assemble(path: Path, dataset: str, hdr, heads, raw, raw_traj) -> KSpaceVolu
     recon = enc.reconSpace.matrixSize
     nx, ny, nz = int(recon.x), int(recon.y), max(1, int(recon.z or 1))
     if kind == "cartesian" or kind in ("epi", "spiral"):
-        raise InputError(path, f"/{dataset}/xml", f"{kind} acquisition: this tool reconstructs radial (golden-angle) data only")
+        raise InputError(
+            path,
+            f"/{dataset}/xml",
+            f"{kind} acquisition: this tool reconstructs radial (golden-angle) data only",
+        )
 
     flags = heads["flags"].astype(np.uint64)
     noise = (flags & np.uint64(_bit(_NOISE_FLAG))) != 0
@@ -128,10 +140,16 @@ def _assemble(path: Path, dataset: str, hdr, heads, raw, raw_traj) -> KSpaceVolu
     h = heads[imaging]
     samples = np.unique(h["number_of_samples"])
     if samples.size > 1:
-        raise InputError(path, where, f"mixed readout lengths ({', '.join(map(str, samples[:4]))} samples): expected one readout length for all spokes")
+        raise InputError(
+            path,
+            where,
+            f"mixed readout lengths ({', '.join(map(str, samples[:4]))} samples): expected one readout length for all spokes",
+        )
     coils = np.unique(h["active_channels"])
     if coils.size > 1:
-        raise InputError(path, where, f"mixed coil counts ({', '.join(map(str, coils[:4]))}) across acquisitions")
+        raise InputError(
+            path, where, f"mixed coil counts ({', '.join(map(str, coils[:4]))}) across acquisitions"
+        )
     n_read, n_coils = int(samples[0]), int(coils[0])
     data = _samples(path, where, raw[imaging], n_coils, n_read)
 
@@ -144,7 +162,11 @@ def _assemble(path: Path, dataset: str, hdr, heads, raw, raw_traj) -> KSpaceVolu
     if int(traj_dims[0]) >= 2:
         traj = _traj(path, where, raw_traj[imaging], n_read, int(traj_dims[0]))[:, keep]
     elif kind not in RADIAL_KINDS:
-        raise InputError(path, where, f"no trajectory in the acquisitions and the header's trajectory is {kind!r}, not radial: cannot place the samples")
+        raise InputError(
+            path,
+            where,
+            f"no trajectory in the acquisitions and the header's trajectory is {kind!r}, not radial: cannot place the samples",
+        )
     data = data[:, :, keep]
     if pre or post:
         log.info("%s: discarding %d + %d samples per readout as the headers say", path, pre, post)
@@ -160,11 +182,19 @@ def _assemble(path: Path, dataset: str, hdr, heads, raw, raw_traj) -> KSpaceVolu
     n_part = int(np.unique(e2).size)
     n_sl = int(np.unique(sl).size)
     if n_part > 1 and n_sl > 1:
-        raise InputError(path, where, "both kz partitions and 2-D slices: multi-slab stack-of-stars is not supported")
+        raise InputError(
+            path,
+            where,
+            "both kz partitions and 2-D slices: multi-slab stack-of-stars is not supported",
+        )
     if n_part > 1 or (e2_lim is not None and e2_lim[0] > 0):
         layout, group, n_groups = "stack-of-stars", e2.astype(np.int64), nz
         if group.max() >= nz:
-            raise InputError(path, where, f"partition index {int(group.max())} beyond reconSpace matrixSize.z = {nz}")
+            raise InputError(
+                path,
+                where,
+                f"partition index {int(group.max())} beyond reconSpace matrixSize.z = {nz}",
+            )
     elif n_sl > 1:
         layout, group = "multi-slice", sl.astype(np.int64)
         n_groups = int(group.max()) + 1
@@ -179,7 +209,11 @@ def _assemble(path: Path, dataset: str, hdr, heads, raw, raw_traj) -> KSpaceVolu
     if short:
         g = short[0]
         what = "partition" if layout == "stack-of-stars" else "slice"
-        raise InputError(path, where, f"truncated or incomplete data: {what} {g} has {counts[g]} spokes, the others {n_spokes}")
+        raise InputError(
+            path,
+            where,
+            f"truncated or incomplete data: {what} {g} has {counts[g]} spokes, the others {n_spokes}",
+        )
     if layout == "multi-slice" and present.size != n_groups:
         missing = sorted(set(range(n_groups)) - set(present.tolist()))
         raise InputError(path, where, f"slices {missing[:5]} have no acquisitions")
@@ -200,18 +234,38 @@ def _assemble(path: Path, dataset: str, hdr, heads, raw, raw_traj) -> KSpaceVolu
 
     if layout == "stack-of-stars":
         if present.size < nz:
-            log.info("%s: %d of %d partitions acquired; the others are zero-filled", path, present.size, nz)
+            log.info(
+                "%s: %d of %d partitions acquired; the others are zero-filled",
+                path,
+                present.size,
+                nz,
+            )
         first = present[0]
         if np.any(spoke_idx[present] != spoke_idx[first]):
-            raise InputError(path, where, "partitions hold different spoke indices: stack-of-stars needs the same spokes in every partition")
+            raise InputError(
+                path,
+                where,
+                "partitions hold different spoke indices: stack-of-stars needs the same spokes in every partition",
+            )
         if t is not None and np.abs(t[present] - t[first]).max() > 1e-4:
-            raise InputError(path, where, "partitions have different trajectories: stack-of-stars needs the same spokes in every partition")
+            raise InputError(
+                path,
+                where,
+                "partitions have different trajectories: stack-of-stars needs the same spokes in every partition",
+            )
         k = partitions_to_slices(k)
-        traj_rad = _to_contract(path, _trajectory(path, t[first] if t is not None else None, spoke_idx[first], R, kind, nx, ny))
+        traj_rad = _to_contract(
+            path,
+            _trajectory(
+                path, t[first] if t is not None else None, spoke_idx[first], R, kind, nx, ny
+            ),
+        )
         trajectory = np.broadcast_to(traj_rad, (nz, *traj_rad.shape))
     else:
         per = [
-            _to_contract(path, _trajectory(path, None if t is None else t[g], spoke_idx[g], R, kind, nx, ny))
+            _to_contract(
+                path, _trajectory(path, None if t is None else t[g], spoke_idx[g], R, kind, nx, ny)
+            )
             for g in range(n_groups)
         ]
         same = all(np.array_equal(p, per[0]) for p in per[1:])
@@ -234,7 +288,12 @@ def _assemble(path: Path, dataset: str, hdr, heads, raw, raw_traj) -> KSpaceVolu
         if system.systemVendor:
             attrs["vendor"] = str(system.systemVendor)
         if system.receiverChannels and int(system.receiverChannels) != n_coils:
-            log.warning("%s: header says %s receiver channels, acquisitions hold %d", path, system.receiverChannels, n_coils)
+            log.warning(
+                "%s: header says %s receiver channels, acquisitions hold %d",
+                path,
+                system.receiverChannels,
+                n_coils,
+            )
     spf = _user_long(hdr, "spokes_per_frame")
     if spf:
         attrs["spokes_per_frame"] = spf
@@ -256,7 +315,11 @@ def _samples(path: Path, where: str, raw: np.ndarray, n_coils: int, n_read: int)
     bad = np.flatnonzero(lengths != want)
     if bad.size:
         i = int(bad[0])
-        raise InputError(path, where, f"truncated data: acquisition {i} holds {lengths[i]} values, its header says {n_coils} coils x {n_read} samples x 2")
+        raise InputError(
+            path,
+            where,
+            f"truncated data: acquisition {i} holds {lengths[i]} values, its header says {n_coils} coils x {n_read} samples x 2",
+        )
     return np.stack(raw).view(np.complex64).reshape(len(raw), n_coils, n_read)
 
 
@@ -264,7 +327,11 @@ def _traj(path: Path, where: str, raw: np.ndarray, n_read: int, dims: int) -> np
     want = n_read * dims
     for i, r in enumerate(raw):
         if r.size != want:
-            raise InputError(path, where, f"truncated trajectory: acquisition {i} holds {r.size} values, expected {n_read} samples x {dims}")
+            raise InputError(
+                path,
+                where,
+                f"truncated trajectory: acquisition {i} holds {r.size} values, expected {n_read} samples x {dims}",
+            )
     return np.stack(raw).reshape(len(raw), n_read, dims)[..., :2].astype(np.float32)
 
 
@@ -273,16 +340,28 @@ def _trajectory(path, traj, spokes, n_read, kind, nx, ny) -> np.ndarray:
     if traj is None:
         from ..physics.trajectory import golden_angle_trajectory
 
-        log.info("%s: no trajectory in the acquisitions; header says %s: computing golden-angle spokes (111.246 deg) from the spoke index", path, kind)
+        log.info(
+            "%s: no trajectory in the acquisitions; header says %s: computing golden-angle spokes (111.246 deg) from the spoke index",
+            path,
+            kind,
+        )
         ga = golden_angle_trajectory(int(spokes.max()) + 1, n_read)[spokes]  # rad/pixel (y, x)
         return np.stack([ga[..., 1], ga[..., 0]], -1) / (2 * np.pi)
     m = float(np.abs(traj).max())
     if m <= 0.5 + 1e-3:
         return traj
     if m <= max(nx, ny) / 2 * 1.05 + 1:
-        log.info("%s: trajectory reaches |k| = %.1f: BART-style units of 1/FOV (+-N/2), rescaled to cycles/pixel", path, m)
+        log.info(
+            "%s: trajectory reaches |k| = %.1f: BART-style units of 1/FOV (+-N/2), rescaled to cycles/pixel",
+            path,
+            m,
+        )
         return traj / np.asarray([nx, ny], np.float32)
-    raise InputError(path, f"/{DATASET}/data", f"trajectory reaches |k| = {m:.3g}: neither cycles/pixel (within +-0.5) nor +-N/2 for a {ny}x{nx} matrix")
+    raise InputError(
+        path,
+        f"/{DATASET}/data",
+        f"trajectory reaches |k| = {m:.3g}: neither cycles/pixel (within +-0.5) nor +-N/2 for a {ny}x{nx} matrix",
+    )
 
 
 def _to_contract(path, k_cycles: np.ndarray) -> np.ndarray:
@@ -306,7 +385,11 @@ def _noise_covariance(path: Path, where: str, heads, raw, n_coils: int) -> np.nd
             log.warning("%s: noise scan with %d coils (data has %d): ignored", path, c, n_coils)
             continue
         if r.size != 2 * c * n:
-            raise InputError(path, where, f"truncated noise scan: {r.size} values, header says {c} coils x {n} samples x 2")
+            raise InputError(
+                path,
+                where,
+                f"truncated noise scan: {r.size} values, header says {c} coils x {n} samples x 2",
+            )
         chunks.append(r.view(np.complex64).reshape(c, n))
     if not chunks:
         return None

@@ -30,7 +30,11 @@ def _load_v73(path: Path, names: tuple[str, ...] | None) -> dict[str, np.ndarray
     out = {}
     with h5py.File(path, "r") as f:
         for k, ds in f.items():
-            if not isinstance(ds, h5py.Dataset) or k.startswith("#") or (names is not None and k not in names):
+            if (
+                not isinstance(ds, h5py.Dataset)
+                or k.startswith("#")
+                or (names is not None and k not in names)
+            ):
                 continue
             if ds.size > MAX_ELEMENTS:
                 raise InputError(path, k, f"declared size {ds.shape[::-1]} is too large to load")
@@ -50,14 +54,20 @@ def mat_variable_names(path: str | Path) -> dict[str, tuple[int, ...]]:
     try:
         if h5py.is_hdf5(path):
             with h5py.File(path, "r") as f:
-                return {k: ds.shape[::-1] for k, ds in f.items() if isinstance(ds, h5py.Dataset) and not k.startswith("#")}
+                return {
+                    k: ds.shape[::-1]
+                    for k, ds in f.items()
+                    if isinstance(ds, h5py.Dataset) and not k.startswith("#")
+                }
         from scipy.io import whosmat
 
         return {name: tuple(shape) for name, shape, _ in whosmat(path)}
     except InputError:
         raise
     except Exception as e:  # scipy and h5py raise a zoo of types for a broken file
-        raise InputError(path, None, f"not a readable MATLAB file ({e.__class__.__name__}: {e})") from None
+        raise InputError(
+            path, None, f"not a readable MATLAB file ({e.__class__.__name__}: {e})"
+        ) from None
 
 
 def load_mat_dict(path: str | Path, names: tuple[str, ...] | None = None) -> dict[str, np.ndarray]:
@@ -77,7 +87,9 @@ def load_mat_dict(path: str | Path, names: tuple[str, ...] | None = None) -> dic
     try:
         d = loadmat(path, variable_names=None if names is None else list(names))
     except Exception as e:  # scipy raises a zoo of types for a broken file
-        raise InputError(path, None, f"not a readable MATLAB file ({e.__class__.__name__}: {e})") from None
+        raise InputError(
+            path, None, f"not a readable MATLAB file ({e.__class__.__name__}: {e})"
+        ) from None
     return {k: v for k, v in d.items() if not k.startswith("__")}
 
 
@@ -120,7 +132,9 @@ def _grasp(path: Path, v: dict) -> KSpaceData:
     k = check_array(v["k"], path, "k", ndim=2, kind="complex")
     R, S, C = kdata.shape
     if k.shape != (R, S):
-        raise InputError(path, "k", f"expected [readout, spokes] = [{R}, {S}] to match kdata, got {k.shape}")
+        raise InputError(
+            path, "k", f"expected [readout, spokes] = [{R}, {S}] to match kdata, got {k.shape}"
+        )
     if np.abs(k.real).max() > 0.5 + 1e-6 or np.abs(k.imag).max() > 0.5 + 1e-6:
         raise InputError(path, "k", "expected cycles/pixel in [-0.5, 0.5]")
     maps = None
@@ -162,7 +176,11 @@ def _cine(path: Path, v: dict, spf: int, osf: float, noise: float, seed: int) ->
     b1 = check_array(b1, path, "b1", ndim=3, kind="any").astype(np.complex64)
     ny, nx, F, C = data.shape
     if b1.shape != (ny, nx, C):
-        raise InputError(path, "b1", f"expected [ny, nx, coils] = [{ny}, {nx}, {C}] to match data, got {b1.shape}")
+        raise InputError(
+            path,
+            "b1",
+            f"expected [ny, nx, coils] = [{ny}, {nx}, {C}] to match data, got {b1.shape}",
+        )
     if spf < 1:
         raise InputError(path, None, f"spokes per frame must be >= 1, got {spf}")
     coil_images = np.ascontiguousarray(data.transpose(2, 3, 0, 1))  # [F, C, ny, nx]
@@ -177,7 +195,12 @@ def _cine(path: Path, v: dict, spf: int, osf: float, noise: float, seed: int) ->
         image_shape=(ny, nx),
         coil_maps=maps,
         reference=ref.astype(np.complex64),
-        attrs={"source_layout": "cine-mat", "spokes_per_frame": spf, "noise_level": noise, "seed": seed},
+        attrs={
+            "source_layout": "cine-mat",
+            "spokes_per_frame": spf,
+            "noise_level": noise,
+            "seed": seed,
+        },
         source=str(path),
     )
     check_kspace_data(d)

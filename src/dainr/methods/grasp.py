@@ -218,8 +218,12 @@ class GraspMethod(Method):
         self.q = torch.zeros_like(temporal_diff(self.x))
         self.per_pass, self.n_passes, self.passes_done, self.inner = 1, 1, 0, 0
         self.f = self.objective()
-        log.info("GRASP (pdhg): lambda %.4g, ||A^H W A|| %.3g, %d iterations", self.lam, l_obj,
-                 self.total_steps)
+        log.info(
+            "GRASP (pdhg): lambda %.4g, ||A^H W A|| %.3g, %d iterations",
+            self.lam,
+            l_obj,
+            self.total_steps,
+        )
 
     def _pdhg_step(self) -> float:
         prep, w = self.prep, self._w[:, None]

@@ -67,7 +67,9 @@ def estimate_coil_maps(
     ``patch`` x ``patch`` neighbourhoods; it errs where the image has sharp edges.
     """
     if method not in COIL_MAP_METHODS:
-        raise ValueError(f"unknown coil map estimator {method!r}: choose {', '.join(COIL_MAP_METHODS)}")
+        raise ValueError(
+            f"unknown coil map estimator {method!r}: choose {', '.join(COIL_MAP_METHODS)}"
+        )
     if kspace.shape[0] == 1:
         return np.ones((1, *image_shape), dtype=np.complex64)
     if method == "espirit":
@@ -113,9 +115,7 @@ def ratio_coil_maps(
 # ---------------------------------------------------------------------------- ESPIRiT
 
 
-def cartesian_calibration(
-    coil_images: np.ndarray, calib: int
-) -> np.ndarray:
+def cartesian_calibration(coil_images: np.ndarray, calib: int) -> np.ndarray:
     """Centre ``[C, calib, calib]`` of the Cartesian k-space of coil images ``[C, ny, nx]``.
 
     Same sign and centring as the contract's NUFFT (``y(q) = sum_x m(x) exp(-2 pi i q x / n)``,

@@ -24,7 +24,9 @@ def compression_matrix(kspace: np.ndarray, n_virtual: int) -> tuple[np.ndarray, 
     """``U_K [coils, K]`` and the fraction of the signal energy the K virtual coils keep."""
     C = kspace.shape[0]
     if not 1 <= n_virtual <= C:
-        raise ValueError(f"virtual coils must be between 1 and the {C} coils of the data, got {n_virtual}")
+        raise ValueError(
+            f"virtual coils must be between 1 and the {C} coils of the data, got {n_virtual}"
+        )
     y = kspace.reshape(C, -1)
     # C x C covariance instead of an SVD of the C x N samples: same vectors, N/C times cheaper
     cov = (y @ y.conj().T).astype(np.complex128)
@@ -42,11 +44,23 @@ def compress_coils(data: KSpaceData, n_virtual: int) -> KSpaceData:
     U, kept = compression_matrix(data.kspace, n_virtual)
     UH = U.conj().T
     k = np.einsum("vc,csr->vsr", UH, data.kspace).astype(np.complex64)
-    maps = None if data.coil_maps is None else np.einsum("vc,cyx->vyx", UH, data.coil_maps).astype(np.complex64)
-    log.info("%s: %d coils compressed to %d virtual coils (%.2f%% of the energy kept)",
-             data.source, data.n_coils, n_virtual, 100 * kept)
-    attrs = dict(data.attrs) | {"virtual_coils": int(n_virtual), "coils_acquired": int(data.n_coils),
-                                "virtual_coils_energy": kept}
+    maps = (
+        None
+        if data.coil_maps is None
+        else np.einsum("vc,cyx->vyx", UH, data.coil_maps).astype(np.complex64)
+    )
+    log.info(
+        "%s: %d coils compressed to %d virtual coils (%.2f%% of the energy kept)",
+        data.source,
+        data.n_coils,
+        n_virtual,
+        100 * kept,
+    )
+    attrs = dict(data.attrs) | {
+        "virtual_coils": int(n_virtual),
+        "coils_acquired": int(data.n_coils),
+        "virtual_coils_energy": kept,
+    }
     return replace(data, kspace=k, coil_maps=maps, attrs=attrs)
 
 

@@ -39,7 +39,9 @@ class RadialOperator:
         real = torch.float32 if dtype == torch.complex64 else torch.float64
         self.omega = as_tensor(trajectory, self.device, real)  # [F, K, 2]
         if self.omega.ndim != 3 or self.omega.shape[-1] != 2:
-            raise ValueError(f"trajectory must be [frames, samples, 2], got {tuple(self.omega.shape)}")
+            raise ValueError(
+                f"trajectory must be [frames, samples, 2], got {tuple(self.omega.shape)}"
+            )
         if coil_maps is None:
             coil_maps = np.ones((1, *self.image_shape), dtype=np.complex64)
         self.maps = as_tensor(coil_maps, self.device, dtype)  # [C, ny, nx]

@@ -110,7 +110,9 @@ def loop_array_maps(
         maps[c] = b[..., 0] - 1j * b[..., 1]
         if perturbation > 0:
             sigma = 0.3 * half
-            g = [gaussian_filter(rng.standard_normal((ny, nx)), sigma, mode="reflect") for _ in "ab"]
+            g = [
+                gaussian_filter(rng.standard_normal((ny, nx)), sigma, mode="reflect") for _ in "ab"
+            ]
             g = [v / (v.std() or 1.0) for v in g]
             maps[c] *= (1 + perturbation * g[0]) * np.exp(1j * 2 * perturbation * g[1])
     if normalize:

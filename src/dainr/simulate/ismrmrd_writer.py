@@ -42,9 +42,17 @@ class RawVolume:
     fov_mm: tuple[float, float, float] = (360.0, 360.0, 120.0)
 
 
-def simulate_dce_volume(n_slices: int, size: int = 128, frames: int = 16, coils: int = 8,
-                        spokes_per_frame: int = 34, noise: float = 0.01, seed: int = 0,
-                        readout_oversampling: float = 2.0, frame_seconds: float = 4.0) -> RawVolume:
+def simulate_dce_volume(
+    n_slices: int,
+    size: int = 128,
+    frames: int = 16,
+    coils: int = 8,
+    spokes_per_frame: int = 34,
+    noise: float = 0.01,
+    seed: int = 0,
+    readout_oversampling: float = 2.0,
+    frame_seconds: float = 4.0,
+) -> RawVolume:
     """A stack-of-stars DCE volume of ``n_slices`` slices (see the module docstring)."""
     if n_slices < 1:
         raise ValueError(f"--slices must be >= 1, got {n_slices}")
@@ -71,7 +79,9 @@ def simulate_dce_volume(n_slices: int, size: int = 128, frames: int = 16, coils:
     parts = np.einsum("pz,zcsr->pcsr", E, slices)
     # correlated receiver noise: a random mixing of unit-variance channels
     C = coils
-    mix = np.eye(C) + 0.3 * (rng.standard_normal((C, C)) + 1j * rng.standard_normal((C, C))) / np.sqrt(2 * C)
+    mix = np.eye(C) + 0.3 * (
+        rng.standard_normal((C, C)) + 1j * rng.standard_normal((C, C))
+    ) / np.sqrt(2 * C)
     sigma = noise * np.sqrt(np.mean(np.abs(parts) ** 2))
 
     def noisy(shape):
@@ -107,9 +117,17 @@ def _zoom(frames: np.ndarray, s: float) -> np.ndarray:
     return out
 
 
-def header_xml(nx: int, ny: int, nz: int, n_read: int, coils: int, n_spokes: int,
-               fov_mm=(360.0, 360.0, 120.0), spokes_per_frame: int | None = None,
-               trajectory: str = "goldenangle") -> str:
+def header_xml(
+    nx: int,
+    ny: int,
+    nz: int,
+    n_read: int,
+    coils: int,
+    n_spokes: int,
+    fov_mm=(360.0, 360.0, 120.0),
+    spokes_per_frame: int | None = None,
+    trajectory: str = "goldenangle",
+) -> str:
     """The ISMRMRD XML header of a radial / stack-of-stars acquisition."""
     import ismrmrd.xsd as x
 
@@ -132,13 +150,16 @@ def header_xml(nx: int, ny: int, nz: int, n_read: int, coils: int, n_spokes: int
     )
     hdr = x.ismrmrdHeader(
         experimentalConditions=x.experimentalConditionsType(H1resonanceFrequency_Hz=63_500_000),
-        acquisitionSystemInformation=x.acquisitionSystemInformationType(receiverChannels=coils,
-                                                                        systemVendor="dainr simulate"),
+        acquisitionSystemInformation=x.acquisitionSystemInformationType(
+            receiverChannels=coils, systemVendor="dainr simulate"
+        ),
         encoding=[enc],
     )
     if spokes_per_frame:
         hdr.userParameters = x.userParametersType(
-            userParameterLong=[x.userParameterLongType(name="spokes_per_frame", value=int(spokes_per_frame))]
+            userParameterLong=[
+                x.userParameterLongType(name="spokes_per_frame", value=int(spokes_per_frame))
+            ]
         )
     return x.ToXML(hdr)
 
@@ -156,7 +177,9 @@ def write_ismrmrd(path: str | os.PathLike, raw: RawVolume) -> None:
     with ismrmrd.Dataset(str(tmp), "dataset", create_if_needed=True) as ds:
         ds.write_xml_header(header_xml(nx, ny, P, R, C, S, raw.fov_mm, raw.spokes_per_frame))
         for i in range(NOISE_SCANS):
-            a = ismrmrd.Acquisition.from_array(raw.noise[:, i * NOISE_SAMPLES : (i + 1) * NOISE_SAMPLES])
+            a = ismrmrd.Acquisition.from_array(
+                raw.noise[:, i * NOISE_SAMPLES : (i + 1) * NOISE_SAMPLES]
+            )
             a.set_flag(ismrmrd.ACQ_IS_NOISE_MEASUREMENT)
             a.scan_counter = i
             ds.append_acquisition(a)
@@ -190,16 +213,21 @@ def read_truth(path: str | os.PathLike) -> tuple[np.ndarray, np.ndarray] | None:
         return f["dainr/reference"][()], f["dainr/coil_maps"][()]
 
 
-
 def run_simulate_volume(args) -> int:
     """``dainr simulate dce --slices N --format ismrmrd`` (the CLI's case, kept beside the writer)."""
     import sys
 
     if args.source != "dce":
-        raise ValueError(f"--format ismrmrd / --slices: only the dce phantom is a volume, got {args.source!r}")
+        raise ValueError(
+            f"--format ismrmrd / --slices: only the dce phantom is a volume, got {args.source!r}"
+        )
     if args.format != "ismrmrd":
         raise ValueError("--slices writes raw stack-of-stars data: add --format ismrmrd")
-    for name, value, low in (("--size", args.size, 16), ("--frames", args.frames, 1), ("--coils", args.coils, 1)):
+    for name, value, low in (
+        ("--size", args.size, 16),
+        ("--frames", args.frames, 1),
+        ("--coils", args.coils, 1),
+    ):
         if value is not None and value < low:
             raise ValueError(f"{name} must be >= {low}, got {value}")
     raw = simulate_dce_volume(
@@ -215,10 +243,20 @@ def run_simulate_volume(args) -> int:
     )
     write_ismrmrd(args.out, raw)
     P, C, S, R = raw.partitions.shape
-    print(f"simulate: dce stack-of-stars -> {args.out}: {P} partitions x {C} coils x {S} spokes x {R} samples, "
-          f"{raw.reference.shape[0]} frames {raw.reference.shape[-2]}x{raw.reference.shape[-1]} at "
-          f"{raw.spokes_per_frame} spokes/frame (ISMRMRD)", file=sys.stderr)
+    print(
+        f"simulate: dce stack-of-stars -> {args.out}: {P} partitions x {C} coils x {S} spokes x {R} samples, "
+        f"{raw.reference.shape[0]} frames {raw.reference.shape[-2]}x{raw.reference.shape[-1]} at "
+        f"{raw.spokes_per_frame} spokes/frame (ISMRMRD)",
+        file=sys.stderr,
+    )
     return 0
 
 
-__all__ = ["RawVolume", "header_xml", "read_truth", "run_simulate_volume", "simulate_dce_volume", "write_ismrmrd"]
+__all__ = [
+    "RawVolume",
+    "header_xml",
+    "read_truth",
+    "run_simulate_volume",
+    "simulate_dce_volume",
+    "write_ismrmrd",
+]

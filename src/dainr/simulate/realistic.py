@@ -65,7 +65,10 @@ def find_cine(image: str | Path | None = None) -> Path:
     here = Path(__file__).resolve()
     candidates = [os.environ.get(CINE_ENV)]
     candidates += [str(d / "shared" / "data" / CINE_FILE) for d in here.parents]
-    candidates += [str(Path.cwd() / CINE_FILE), str(Path.cwd() / ".." / "shared" / "data" / CINE_FILE)]
+    candidates += [
+        str(Path.cwd() / CINE_FILE),
+        str(Path.cwd() / ".." / "shared" / "data" / CINE_FILE),
+    ]
     for c in candidates:
         if c and Path(c).is_file():
             return Path(c)
@@ -82,12 +85,16 @@ def _load_cine_cached(path: str) -> np.ndarray:
 
     names = mat_variable_names(path)
     if "data" not in names:
-        raise InputError(path, "data", f"missing variable (the file has {', '.join(names) or 'none'})")
+        raise InputError(
+            path, "data", f"missing variable (the file has {', '.join(names) or 'none'})"
+        )
     from scipy.io import loadmat
 
     a = np.asarray(loadmat(path, variable_names=["data"])["data"])
     if a.ndim != 3 or min(a.shape[:2]) < 16:
-        raise InputError(path, "data", f"expected [rows, cols, frames] magnitude, got shape {a.shape}")
+        raise InputError(
+            path, "data", f"expected [rows, cols, frames] magnitude, got shape {a.shape}"
+        )
     return np.ascontiguousarray(np.transpose(a.astype(np.float32), (2, 0, 1)))
 
 
@@ -192,7 +199,9 @@ def cine_case(
         "readout_oversampling": float(readout_oversampling),
         "simulation": _settings(locals(), cine_case),
     }
-    return _finish(series, maps, spokes_per_frame, noise, seed, with_maps, readout_oversampling, attrs)
+    return _finish(
+        series, maps, spokes_per_frame, noise, seed, with_maps, readout_oversampling, attrs
+    )
 
 
 # ------------------------------------------------------------------------- perfusion
