@@ -12,6 +12,7 @@ from __future__ import annotations
 import csv
 import logging
 import os
+from collections.abc import Sequence
 from dataclasses import dataclass
 
 import numpy as np
@@ -91,14 +92,31 @@ def layer_times(image: Image) -> np.ndarray:
     return np.arange(n, dtype=float)
 
 
-def layer_curves(shapes: Shapes, images: list[Image]) -> list[Curve]:
-    """One curve per ROI name per image layer, ROIs in order of first appearance."""
+def displayed_slice(image: Image, point: Sequence[float] | None) -> int:
+    """The slice of a 4-D (frame, slice, y, x) layer shown at the viewer's world ``point``."""
+    n = image.data.shape[1]
+    if point is None:
+        return 0
+    data_point = np.asarray(image.world_to_data(tuple(point)[-image.ndim :]), dtype=float)
+    return int(np.clip(np.round(data_point[1]), 0, n - 1))
+
+
+def layer_curves(
+    shapes: Shapes, images: list[Image], point: Sequence[float] | None = None
+) -> list[Curve]:
+    """One curve per ROI name per image layer, ROIs in order of first appearance.
+
+    A volume layer (frame, slice, y, x) gives the curve of the slice displayed at the
+    viewer's world ``point`` (its first slice without one): ROIs are drawn on a slice.
+    """
     colors = roi_colors(shapes)
     curves = []
     for image in images:
         series = np.asarray(image.data)
         if series.ndim == 2:
             series = series[None]
+        if series.ndim == 4:
+            series = series[:, displayed_slice(image, point)]
         series = series.reshape(-1, *series.shape[-2:])
         for name, mask in roi_masks(shapes, image).items():
             curves.append(

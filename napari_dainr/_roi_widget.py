@@ -167,6 +167,8 @@ class RoiCurvesWidget(QWidget):
         ev = self.viewer.layers.events
         out = [(e, self._refresh_layers) for e in (ev.inserted, ev.removed, ev.reordered)]
         out.append((self.viewer.events.theme, self._on_theme))
+        # curves of a volume layer follow the displayed slice
+        out.append((self.viewer.dims.events.current_step, self._on_dims))
         for layer in self.viewer.layers:
             out += [
                 (layer.events.data, self.schedule_update),
@@ -185,6 +187,7 @@ class RoiCurvesWidget(QWidget):
         for e in (ev.inserted, ev.removed, ev.reordered):
             e.connect(self._refresh_layers)
         self.viewer.events.theme.connect(self._on_theme)
+        self.viewer.dims.events.current_step.connect(self._on_dims)
         self._connected = True
         self._on_theme()
         self._refresh_layers()
@@ -357,12 +360,21 @@ class RoiCurvesWidget(QWidget):
         layer = self.roi_layer(create=False)
         images = self.chosen_layers()
         try:
-            self.curves = layer_curves(layer, images) if layer is not None and layer.nshapes else []
+            self.curves = (
+                layer_curves(layer, images, self.viewer.dims.point)
+                if layer is not None and layer.nshapes
+                else []
+            )
         except Exception as e:  # a half-drawn shape must never break the dock
             log.debug("ROI curves not updated: %s", e)
             return self.curves
         self._draw()
         return self.curves
+
+    def _on_dims(self, event=None) -> None:
+        # only a volume layer's curves depend on where the viewer stands (its slice)
+        if any(np.ndim(layer.data) == 4 for layer in self.chosen_layers()):
+            self.schedule_update()
 
     def _on_theme(self, event=None) -> None:
         self.plot.apply_theme(self.viewer.theme)

@@ -154,3 +154,18 @@ def test_a_foreign_csv_is_named_with_its_columns(tmp_path):
     path.write_text("a,b\n1,2\n")
     with pytest.raises(ValueError, match=r"other\.csv: expected columns roi, layer, .* got a, b"):
         read_csv(path)
+
+
+def test_volume_curves_follow_the_displayed_slice(make_napari_viewer_proxy):
+    rng = np.random.default_rng(3)
+    volume = rng.random((5, 3, 16, 16)).astype(np.float32)  # frame, slice, y, x
+    viewer = make_napari_viewer_proxy()
+    viewer.add_image(volume, name="vol")
+    widget = RoiCurvesWidget(viewer)
+    viewer.window.add_dock_widget(widget)
+    widget.roi_layer().add_rectangles(RECT)
+    for s in (0, 2, 1):
+        viewer.dims.set_current_step(1, s)
+        (c,) = widget.update_curves()
+        expected = volume[:, s, 4:10, 5:13].mean(axis=(1, 2))
+        np.testing.assert_allclose(c.values, expected, rtol=1e-6)
