@@ -15,7 +15,7 @@ from qtpy.QtWidgets import QVBoxLayout, QWidget
 from superqt import QCollapsible
 
 from dainr.data import KSpaceData
-from dainr.holdout import DEFAULT_FRACTION, DEFAULT_PATIENCE
+from dainr.holdout import DEFAULT_PATIENCE
 from dainr.methods import DEFAULT_METHOD, available_methods, get_method
 
 from ._config_form import build_form, default_steps, has_steps, read_overrides
@@ -66,9 +66,7 @@ class SettingsPanel(QWidget):
         self.checkpoint_every.tooltip = "Steps between checkpoints while the fit runs"
         self.resume = FileEdit(label="resume from", mode="r", filter="*.pt", nullable=True)
         self.resume.tooltip = "Continue a fit from a checkpoint (same method and settings)"
-        self.holdout = FloatSpinBox(
-            label="held-out spokes", min=0.0, max=0.5, step=0.01, value=DEFAULT_FRACTION
-        )
+        self.holdout = FloatSpinBox(label="held-out spokes", min=0.0, max=0.5, step=0.01, value=0.0)
         self.holdout.native.setSpecialValueText("none")
         self.holdout.tooltip = (
             "Fraction of each frame's spokes kept out of training: their loss chooses the "
@@ -156,7 +154,7 @@ class SettingsPanel(QWidget):
             checkpoint_every=every or None,
             resume=None if resume is None else str(resume),
             # the defaults stay None: the engine then holds out nothing for gridding methods
-            holdout=None if self.holdout.value == DEFAULT_FRACTION else float(self.holdout.value),
+            holdout=float(self.holdout.value) or None,
             early_stop=None
             if self.early_stop.value == DEFAULT_PATIENCE
             else int(self.early_stop.value),

@@ -174,7 +174,9 @@ def test_resume_chooses_as_an_uninterrupted_run(tiny_data, tmp_path):
 
 
 def test_dainr_fit_records_history_and_round_trips(tiny_data, tmp_path):
-    r = dainr.reconstruct(tiny_data, "dainr", steps=12, holdout_every=4, early_stop=0, **TINY)
+    r = dainr.reconstruct(
+        tiny_data, "dainr", steps=12, holdout=0.05, holdout_every=4, early_stop=0, **TINY
+    )
     assert r.history.shape == (12, 3) and r.chosen_step in (4, 8, 12)
     assert np.isfinite(r.history[[3, 7, 11], 2]).all() and np.isnan(r.history[0, 2])
     assert r.chosen_step == int(r.history[np.nanargmin(r.history[:, 2]), 0])
@@ -229,12 +231,13 @@ def test_cli_prints_held_out_loss_and_info_shows_the_choice(tiny_file, tmp_path,
     )
 
 
-def test_grasp_holds_nothing_out_by_default_but_learned_methods_do(cardiac):
+def test_no_method_holds_spokes_out_unless_asked(cardiac):
     from dainr.session import FitSpec, build_method
 
-    grasp = build_method(cardiac, FitSpec(method="grasp", spokes_per_frame=13))
-    assert grasp.prep.heldout is None
-    tddip = build_method(
-        cardiac, FitSpec(method="tddip", spokes_per_frame=13, overrides={"steps": 2})
+    for name in ("grasp", "tddip"):
+        m = build_method(cardiac, FitSpec(method=name, spokes_per_frame=13, overrides={"steps": 2}))
+        assert m.prep.heldout is None, name
+    asked = build_method(
+        cardiac, FitSpec(method="tddip", spokes_per_frame=13, overrides={"steps": 2}, holdout=0.05)
     )
-    assert tddip.prep.heldout is not None
+    assert asked.prep.heldout is not None

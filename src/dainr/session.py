@@ -42,8 +42,8 @@ class FitSpec:
     #: one seed for everything random: network initialisation, frame order, held-out spokes
     seed: int | None = 0
     #: fraction of every frame's spokes held out to choose the returned state and stop
-    #: early (:mod:`dainr.holdout`); None: 5% for learned methods,
-    #: none for gridding and GRASP (``Method.holdout_by_default``); 0: off
+    #: early (:mod:`dainr.holdout`); None: the method's
+    #: default (``Method.holdout_by_default``: none held out), e.g. 0.05 to hold 5% out
     holdout: float | None = None
     #: steps between held-out evaluations; None: ceil(steps / 20)
     holdout_every: int | None = None

@@ -134,8 +134,6 @@ def _choose_normal(mode: str, op: RadialOperator) -> str:
 
 class GraspMethod(Method):
     name = "grasp"
-    # a convex problem solved to convergence: nothing to choose, and every spoke counts
-    holdout_by_default = False
 
     def __init__(self, prep: PreparedSeries, config: GraspConfig):
         super().__init__(prep, config)
