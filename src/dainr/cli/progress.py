@@ -111,6 +111,31 @@ def progress_text(m: Progress) -> str:
     return text
 
 
+class StopOnCtrlC:
+    """While active, the first Ctrl-C requests a cooperative stop and says ``message``; a
+    second aborts. ``interrupted`` tells afterwards whether the user pressed it."""
+
+    def __init__(self, stop: StopRequest, message: str):
+        self.stop = stop
+        self.message = message
+        self.interrupted = False
+        self._previous = None
+
+    def _on_sigint(self, signum, frame) -> None:
+        if self.interrupted:
+            raise KeyboardInterrupt
+        self.interrupted = True
+        self.stop.request()
+        print(f"\n{self.message}", file=sys.stderr)
+
+    def __enter__(self) -> StopOnCtrlC:
+        self._previous = signal.signal(signal.SIGINT, self._on_sigint)
+        return self
+
+    def __exit__(self, *exc) -> None:
+        signal.signal(signal.SIGINT, self._previous)
+
+
 def drain_with_progress(
     messages: Iterator[Message], stop: StopRequest, quiet: bool = False
 ) -> tuple[Reconstruction, bool]:
@@ -118,21 +143,9 @@ def drain_with_progress(
 
     Returns the result and whether the user interrupted.
     """
-    interrupted = False
-
-    def on_sigint(signum, frame):
-        nonlocal interrupted
-        if interrupted:
-            raise KeyboardInterrupt
-        interrupted = True
-        stop.request()
-        print("\nstopping after this step (Ctrl-C again to abort without saving)", file=sys.stderr)
-
-    previous = signal.signal(signal.SIGINT, on_sigint)
-    try:
-        return drain_showing_progress(messages, quiet=quiet), interrupted
-    finally:
-        signal.signal(signal.SIGINT, previous)
+    with StopOnCtrlC(stop, "stopping after this step (Ctrl-C again to abort without saving)") as c:
+        result = drain_showing_progress(messages, quiet=quiet)
+    return result, c.interrupted
 
 
 def drain_showing_progress(messages: Iterator[Message], quiet: bool = False) -> Reconstruction:

@@ -216,12 +216,11 @@ def _report(args: argparse.Namespace, result, out: Path) -> None:
 
 def _run_ensemble(args: argparse.Namespace, spec, source, out: Path) -> int:
     """``--ensemble K``: the members one after the other (a bar each) or on Dask; mean + /std."""
-    import signal
 
     from ..ensemble import MemberDone, ensemble_stream
     from ..io import write_recon_h5
     from ..loop import StopRequest
-    from .progress import drain_showing_progress
+    from .progress import StopOnCtrlC, drain_showing_progress
 
     if args.ensemble < 2:
         raise ValueError(f"--ensemble {args.ensemble}: needs at least 2 fits (1 is a plain fit)")
@@ -233,18 +232,6 @@ def _run_ensemble(args: argparse.Namespace, spec, source, out: Path) -> int:
             "--upscale / --frames-between render one fit's model: leave them out with --ensemble"
         )
     stop = StopRequest()
-    interrupted = False
-
-    def on_sigint(signum, frame):
-        nonlocal interrupted
-        if interrupted:
-            raise KeyboardInterrupt
-        interrupted = True
-        stop.request()
-        print(
-            "\nstopping: the ensemble keeps the fits finished so far (Ctrl-C again to abort)",
-            file=sys.stderr,
-        )
 
     def announced(stream):
         for m in stream:
@@ -257,8 +244,8 @@ def _run_ensemble(args: argparse.Namespace, spec, source, out: Path) -> int:
                 )
             yield m
 
-    previous = signal.signal(signal.SIGINT, on_sigint)
-    try:
+    message = "stopping: the ensemble keeps the fits finished so far (Ctrl-C again to abort)"
+    with StopOnCtrlC(stop, message) as ctrl_c:
         stream = ensemble_stream(
             source,
             spec,
@@ -268,8 +255,6 @@ def _run_ensemble(args: argparse.Namespace, spec, source, out: Path) -> int:
             snapshot_seconds=None,
         )
         result = drain_showing_progress(announced(stream), quiet=args.quiet)
-    finally:
-        signal.signal(signal.SIGINT, previous)
     write_recon_h5(out, result, input_path=args.input)
     _report(args, result, out)
-    return 130 if interrupted else 0
+    return 130 if ctrl_c.interrupted else 0

@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import argparse
 import logging
-import signal
 import sys
 from pathlib import Path
 
@@ -72,18 +71,6 @@ def run_volume_cli(args: argparse.Namespace, spec, vol, out: Path) -> int:
         out = args.resume
     slices = parse_slices(args.slices, vol.n_slices, vol.source)
     stop = StopRequest()
-    interrupted = False
-
-    def on_sigint(signum, frame):
-        nonlocal interrupted
-        if interrupted:
-            raise KeyboardInterrupt
-        interrupted = True
-        stop.request()
-        print(
-            "\nstopping: pending slices cancelled, finished ones kept (Ctrl-C again to abort)",
-            file=sys.stderr,
-        )
 
     bar = None
     failed: list[int] = []
@@ -110,30 +97,32 @@ def run_volume_cli(args: argparse.Namespace, spec, vol, out: Path) -> int:
             if not ev.retrying:
                 failed.append(ev.index)
 
-    previous = signal.signal(signal.SIGINT, on_sigint)
-    try:
-        path, complete, _ = run_volume(
-            vol,
-            spec,
-            slices,
-            out,
-            resume=resume,
-            scheduler=args.scheduler,
-            workers=args.workers,
-            virtual_coils=args.virtual_coils,
-            stop=stop,
-            input_path=args.input,
-            on_event=on_event,
-        )
-    finally:
-        signal.signal(signal.SIGINT, previous)
-        if bar is not None:
-            bar.close()
+    message = "stopping: pending slices cancelled, finished ones kept (Ctrl-C again to abort)"
+    from .progress import StopOnCtrlC  # imports torch: not at `dainr recon --help`
+
+    with StopOnCtrlC(stop, message) as ctrl_c:
+        try:
+            path, complete, _ = run_volume(
+                vol,
+                spec,
+                slices,
+                out,
+                resume=resume,
+                scheduler=args.scheduler,
+                workers=args.workers,
+                virtual_coils=args.virtual_coils,
+                stop=stop,
+                input_path=args.input,
+                on_event=on_event,
+            )
+        finally:
+            if bar is not None:
+                bar.close()
     state = "volume" if complete else "partial volume (run again with --resume to finish it)"
     print(
         f"{spec.method}: {state} -> {path}" + (f"; failed slices: {failed}" if failed else ""),
         file=sys.stderr,
     )
-    if interrupted:
+    if ctrl_c.interrupted:
         return 130
     return 0 if complete else 1
