@@ -36,6 +36,8 @@ class LossPlot(PlotCanvas):
         self.heldout: list[tuple[int, float]] = []  #: (step, held-out loss) where evaluated
         self.best_step: int | None = None  #: step of the lowest held-out loss so far (or chosen)
         self._last_draw = -math.inf
+        #: the right-hand axis of the held-out curve (None until there is one)
+        self.heldout_axes = None
         super().__init__(theme, height_px, parent)
 
     def reset(self) -> None:
@@ -74,31 +76,50 @@ class LossPlot(PlotCanvas):
         self.refresh()
 
     def draw(self) -> None:
+        """Training loss on the left axis, held-out loss on its own right axis: they are in
+        different units (mean |r| of the training samples against the ramp-weighted mean
+        |r|^2 of the held-out ones, docs/kspace-format.md), so only their shapes compare."""
         ax = self.axes
+        if self.heldout_axes is not None:  # the previous draw's twin (the base clears only ax)
+            self.heldout_axes.remove()
+            self.heldout_axes = None
         ax.set_xlabel("step", fontsize=8)
-        ax.set_ylabel("loss", fontsize=8)
+        ax.set_ylabel("training loss", fontsize=8)
         if not self.train:
             return
         colors = COLORS["light" if self.theme == "light" else "dark"]
         steps, losses = np.asarray(self.train, dtype=float).T
-        ax.plot(steps, losses, color=colors["train"], lw=1.2, label="training")
-        values = [losses]
+        handles = ax.plot(steps, losses, color=colors["train"], lw=1.2, label="training")
+        _log_if_wide(ax, losses)
+        ax.yaxis.label.set_color(colors["train"])
         if self.heldout:
             hs, hl = np.asarray(self.heldout, dtype=float).T
-            ax.plot(hs, hl, color=colors["heldout"], lw=1.2, marker="o", ms=2.5, label="held-out")
-            values.append(hl)
-        if self.best_step is not None:
-            ax.axvline(
-                self.best_step,
-                color=colors["best"],
-                lw=1.0,
-                ls="--",
-                label=f"best, step {self.best_step}",
+            twin = self.heldout_axes = ax.twinx()
+            handles += twin.plot(
+                hs, hl, color=colors["heldout"], lw=1.2, marker="o", ms=2.5, label="held-out"
             )
-        every = np.concatenate(values)
-        if np.all(every > 0) and every.max() / every.min() > 5:
-            ax.set_yscale("log")
-            ax.yaxis.set_minor_formatter(NullFormatter())  # labelled minor ticks collide
+            _log_if_wide(twin, hl)
+            twin.set_ylabel("held-out loss", fontsize=8, color=colors["heldout"])
+            twin.tick_params(colors=self.colors["text"], labelsize=8)
+            for spine in twin.spines.values():
+                spine.set_color(self.colors["text"])
+        if self.best_step is not None:
+            handles.append(
+                ax.axvline(
+                    self.best_step,
+                    color=colors["best"],
+                    lw=1.0,
+                    ls="--",
+                    label=f"best, step {self.best_step}",
+                )
+            )
         ax.set_xlim(left=0)
-        if self.heldout or self.best_step is not None:
-            ax.legend(fontsize=7, loc="upper right", framealpha=0.8)
+        if len(handles) > 1:
+            ax.legend(handles=handles, fontsize=7, loc="upper right", framealpha=0.8)
+
+
+def _log_if_wide(ax, values: np.ndarray) -> None:
+    """A log scale when the values span more than a factor 5 (a loss falling by decades)."""
+    if np.all(values > 0) and values.max() / values.min() > 5:
+        ax.set_yscale("log")
+        ax.yaxis.set_minor_formatter(NullFormatter())  # labelled minor ticks collide

@@ -66,11 +66,14 @@ class SettingsPanel(QWidget):
         self.checkpoint_every.tooltip = "Steps between checkpoints while the fit runs"
         self.resume = FileEdit(label="resume from", mode="r", filter="*.pt", nullable=True)
         self.resume.tooltip = "Continue a fit from a checkpoint (same method and settings)"
-        self.holdout = FloatSpinBox(label="held-out spokes", min=0.0, max=0.5, step=0.01, value=0.0)
-        self.holdout.native.setSpecialValueText("none")
+        # One step below 0 reads "method default" (DA-INR 2%, the baselines none); 0 is off.
+        self.holdout = FloatSpinBox(
+            label="held-out spokes", min=-0.01, max=0.5, step=0.01, value=-0.01
+        )
+        self.holdout.native.setSpecialValueText("method default")
         self.holdout.tooltip = (
-            "Fraction of each frame's spokes kept out of training: their loss chooses the "
-            "returned state and stops the fit early (iterative methods)"
+            "Fraction of the spokes kept out of training: their loss chooses the returned "
+            "state and stops the fit early (iterative methods; 0 = off)"
         )
         self.early_stop = SpinBox(
             label="early stop (evaluations)", min=0, max=1_000_000, value=DEFAULT_PATIENCE
@@ -153,8 +156,8 @@ class SettingsPanel(QWidget):
             checkpoint=None if checkpoint is None else str(checkpoint),
             checkpoint_every=every or None,
             resume=None if resume is None else str(resume),
-            # the defaults stay None: the engine then holds out nothing for gridding methods
-            holdout=float(self.holdout.value) or None,
+            # "method default" stays None: the engine then holds out what the method does
+            holdout=None if self.holdout.value < 0 else float(self.holdout.value),
             early_stop=None
             if self.early_stop.value == DEFAULT_PATIENCE
             else int(self.early_stop.value),

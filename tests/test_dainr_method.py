@@ -236,3 +236,35 @@ def test_coarse_levels_only_at_the_start(tiny_data):
     with torch.no_grad():
         m.model.hash.table[fine.offset : fine.offset + fine.size] += 1.0
     torch.testing.assert_close(m.current_frames(), x0)
+
+
+def test_frames_come_from_the_moving_average_of_the_weights(tiny_data):
+    """ema = d: after each step a <- d a + (1 - d) w (decay warmed up as s / (s + 9));
+    rendering uses a, training continues from w, and a checkpoint carries both."""
+    torch.manual_seed(0)
+    m = dainr.make_method(tiny_data, "dainr", ema=0.9, **TINY)
+    params = list(m.model.parameters())
+    avg = [p.detach().clone() for p in params]
+    for s in range(1, 6):
+        m.step(s - 1)
+        d = min(0.9, s / (s + 9))
+        avg = [d * a + (1 - d) * p.detach() for a, p in zip(avg, params)]
+    raw = [p.detach().clone() for p in params]
+    frames = m.current_frames()
+    assert all(torch.equal(p, r) for p, r in zip(params, raw))  # swapped back after rendering
+    with torch.no_grad():
+        for p, a in zip(params, avg):
+            p.copy_(a)
+        by_hand = m.model.render(torch.arange(6.0))
+        for p, r in zip(params, raw):
+            p.copy_(r)
+    torch.testing.assert_close(frames, by_hand, rtol=1e-4, atol=1e-5)
+    assert not torch.allclose(frames, m.model.render(torch.arange(6.0)).detach())
+    # the best-state copy is the averaged weights, and loading it renders it again
+    state = m.result_state()
+    m.step(5)
+    m.load_result_state(state)
+    torch.testing.assert_close(m.current_frames(), frames)
+    off = dainr.make_method(tiny_data, "dainr", ema=0.0, **TINY)
+    off.step(0)
+    torch.testing.assert_close(off.current_frames(), off.model.render(torch.arange(6.0)))

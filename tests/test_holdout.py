@@ -1,5 +1,6 @@
 """Held-out spokes: the split, what training sees, choosing the best state, early stopping."""
 
+import dataclasses
 import math
 from dataclasses import dataclass
 
@@ -10,7 +11,7 @@ import torch
 
 import dainr
 from dainr.cli import main
-from dainr.holdout import held_per_frame, make_split
+from dainr.holdout import held_layout, make_split
 from dainr.io import read_recon_h5, write_recon_h5
 from dainr.loop import Done, Method, Progress, Snapshot, StopRequest, drain, run_fit
 from dainr.prepare import prepare_series
@@ -19,50 +20,86 @@ from .conftest import TINY_DAINR as TINY
 
 
 def test_split_is_seeded_spread_and_complete():
-    a = make_split(40, 13, 0.05, seed=3)
-    assert a.n_held == 1 and a.held.shape == (40, 1)
-    np.testing.assert_array_equal(a.held, make_split(40, 13, 0.05, seed=3).held)
-    assert not np.array_equal(a.held, make_split(40, 13, 0.05, seed=4).held)
-    assert len(np.unique(a.held)) >= 8  # positions vary over the frames
-    both = np.sort(np.concatenate([a.held, a.kept], axis=1), axis=1)
-    np.testing.assert_array_equal(both, np.tile(np.arange(13), (40, 1)))
-    np.testing.assert_array_equal(a.acquisition_index()[2], a.held[2] + 26)
-    b = make_split(10, 40, 0.1, seed=0)  # four per frame, one in each quarter of the frame
-    assert b.n_held == 4
+    a = make_split(40, 13, 0.02, seed=3)  # round(0.02 * 520) = 10 spokes, one in 10 frames
+    assert a.n_held == 1 and a.held.shape == (10, 1) and a.n_spokes == 10
+    np.testing.assert_array_equal(a.held, make_split(40, 13, 0.02, seed=3).held)
+    assert not np.array_equal(a.held, make_split(40, 13, 0.02, seed=4).held)
+    # the frames are spread evenly (every 4th, a seeded phase), distinct and sorted
+    assert np.all(np.diff(a.frames) == 4) and 0 <= a.frames[0] < 4
+    assert len(np.unique(a.held)) >= 5  # positions vary over the frames
+    mask = a.spoke_mask()
+    assert mask.shape == (40, 13) and (~mask).sum() == 10
+    assert np.all((~mask).sum(1)[a.frames] == 1) and (~mask).sum(1).sum() == 10
+    np.testing.assert_array_equal(a.acquisition_index()[2], a.held[2] + 13 * a.frames[2])
+    b = make_split(10, 40, 0.1, seed=0)  # 40 spokes in 10 frames: four each, one per quarter
+    assert b.n_held == 4 and len(b.frames) == 10
     np.testing.assert_array_equal(b.held // 10, np.tile(np.arange(4), (10, 1)))
 
 
 def test_how_many_are_held_out(caplog):
-    assert held_per_frame(13, 0.05) == 1 and held_per_frame(34, 0.05) == 2
-    assert held_per_frame(13, 0.0) == 0 and held_per_frame(100, 0.1) == 10
-    assert held_per_frame(10, 0.05) == 1 and held_per_frame(9, 0.05) == 0  # 11% > 2 x 5%
-    assert held_per_frame(5, 0.05) == 0 and "take 20% of the data" in caplog.text
-    assert held_per_frame(5, 0.2) == 1 and held_per_frame(2, 0.4) == 0
+    assert held_layout(25, 13, 0.02) == (6, 1)  # round(6.5) = 6: a 25-frame 13-spoke cine
+    assert held_layout(48, 16, 0.02) == (15, 1) and held_layout(16, 34, 0.02) == (11, 1)
+    assert held_layout(25, 13, 0.0) == (0, 0) and held_layout(25, 5, 0.001) == (1, 1)
+    assert held_layout(10, 100, 0.1) == (10, 10)
+    assert held_layout(4, 3, 0.5) == (0, 0) and "fewer than 2" in caplog.text
     with pytest.raises(ValueError, match=r"\[0, 1\)"):
-        held_per_frame(13, 1.0)
+        held_layout(13, 13, 1.0)
 
 
 def test_training_never_sees_the_held_out_spokes(tiny_data):
     full = prepare_series(tiny_data, 13)
-    prep = prepare_series(tiny_data, 13, holdout=0.1, holdout_seed=1)
+    prep = prepare_series(tiny_data, 13, holdout=0.05, holdout_seed=1)  # 4 of 78 spokes
     h = prep.heldout
     R = tiny_data.n_readout
-    assert h.split.n_held == 1 and prep.kspace.shape[-1] == 12 * R and h.kspace.shape[-1] == R
-    assert prep.op.n_samples == 12 * R and prep.settings["holdout"]["spokes_held_per_frame"] == 1
+    F = prep.n_frames
+    assert h.split.n_held == 1 and len(h.split.frames) == 4 and h.kspace.shape[-1] == R
+    assert prep.kspace.shape == full.kspace.shape  # zeros in place, same layout
+    assert prep.settings["holdout"]["spokes_held"] == 4
     # the held-out samples are the file's samples of those spokes, in the prepared scale
     idx = h.split.acquisition_index()[:, 0]
     want = np.stack([tiny_data.kspace[:, s] for s in idx]) * prep.scale
     np.testing.assert_allclose(h.kspace.numpy(), want, rtol=1e-5, atol=1e-6 * np.abs(want).max())
-    # none of them is among the training samples (trajectories differ spoke by spoke)
-    held_traj = h.op.omega.numpy()[:, R - 1]  # an outer sample of each held-out spoke
-    train_traj = prep.op.omega.numpy()
-    assert np.abs(train_traj - held_traj[:, None]).sum(-1).min() > 1e-4
-    # and the gridding images (features, initial guesses) are made without them
+    # in training they are zero data of zero weight; every other sample is untouched
+    m = prep.train_mask
+    assert m.shape == (F, 13 * R) and float((1 - m).sum()) == 4 * R
+    assert float(prep.kspace[(m == 0)[:, None].expand_as(prep.kspace)].abs().max()) == 0
+    assert float(prep.dcf[m == 0].abs().max()) == 0
+    kept = (m == 1)[:, None].expand_as(prep.kspace)
+    torch.testing.assert_close(
+        prep.kspace[kept] / prep.scale, full.kspace[kept] / full.scale, rtol=1e-5, atol=1e-7
+    )
+    # the residual every method's data term uses is zero there whatever the estimate
+    r = prep.train_residual(torch.ones_like(prep.kspace))
+    assert float(r[(m == 0)[:, None].expand_as(r)].abs().max()) == 0
+    # the gridding images (initial guesses) are made without them; gridding_all with them
     assert not torch.allclose(prep.gridding / prep.scale, full.gridding / full.scale)
+    torch.testing.assert_close(
+        prep.gridding_all / prep.scale, full.gridding / full.scale, rtol=1e-4, atol=1e-6
+    )
     # loss of the truth on its own held-out data: noise-free, so near zero
     ref = torch.as_tensor(tiny_data.reference) * prep.scale
     assert h.loss(ref) < 1e-3 * h.loss(torch.zeros_like(ref))
-    assert h.weights.shape == (6, R) and float(h.weights.min()) > 0
+    assert h.loss(ref[h.split.frames]) == h.loss(ref)  # all frames or only its own
+    assert h.weights.shape == (4, R) and float(h.weights.min()) > 0
+
+
+def test_every_method_skips_the_held_out_samples(tiny_data):
+    """Changing the held-out samples' data changes no training step of any method.
+
+    (DA-INR without its frozen image features: those are made from all spokes, by design.)"""
+    from dainr.session import FitSpec, build_method
+
+    for name in ("dainr", "grasp", "tddip", "hashinr"):
+        losses = []
+        for bump in (0.0, 1e3):
+            data = dataclasses.replace(tiny_data, kspace=tiny_data.kspace.copy())
+            spec = FitSpec(method=name, spokes_per_frame=13, holdout=0.1, seed=0,
+                           overrides={"steps": 3} | (TINY | {"features": "off"} if name == "dainr" else {}))  # fmt: skip
+            split = build_method(data, spec).prep.heldout.split
+            data.kspace[:, split.acquisition_index().ravel()] += bump
+            m = build_method(data, spec)
+            losses.append([float(m.step(i)) for i in range(3)])
+        assert losses[0] == pytest.approx(losses[1], rel=1e-5), name
 
 
 @dataclass(frozen=True)
@@ -126,7 +163,7 @@ def test_the_best_held_out_state_is_returned(tiny_data):
     assert math.isnan(prog[0].heldout) and prog[0].best_step is None
     assert prog[1].best_step == 2 and prog[9].best_step == 6 and prog[-1].best_step == 6
     assert prog[-1].heldout == h[-1, 2]
-    assert r.heldout_spokes.shape == (6, 1)
+    assert r.heldout_spokes.shape == (4, 1)  # round(0.05 * 78) spokes, one per frame
 
 
 def test_early_stop_after_the_patience(tiny_data):
@@ -184,7 +221,7 @@ def test_dainr_fit_records_history_and_round_trips(tiny_data, tmp_path):
     write_recon_h5(out, r)
     with h5py.File(out) as f:
         assert f["history"].shape == (12, 3) and f.attrs["chosen_step"] == r.chosen_step
-        assert f["holdout_spokes"].shape == (6, 1) and "std" not in f
+        assert f["holdout_spokes"].shape == (4, 1) and "std" not in f
     back = read_recon_h5(out)
     np.testing.assert_array_equal(back.history, r.history)
     assert back.chosen_step == r.chosen_step and back.ensemble == 1 and back.std is None
@@ -227,7 +264,7 @@ def test_cli_prints_held_out_loss_and_info_shows_the_choice(tiny_file, tmp_path,
     assert (
         "chosen step" in text
         and "3 evaluations" in text
-        and "1 spoke(s) of each of 6 frames" in text
+        and "2 spoke(s) in each of 4 of 6 frames" in text
     )
 
 

@@ -114,12 +114,9 @@ class Method(ABC):
 
     #: False for one-shot methods (gridding): no held-out spokes, no /history, no chosen step
     iterative: bool = True
-    #: whether spokes are held out when the user does not say (FitSpec.holdout None).
-    #: Off for every method by measurement: held-out spokes are data the fit never sees.
-    #: 2 of 34 spokes per frame cost default DA-INR 1.7 dB robust PSNR on the bundled DCE
-    #: sample (38.7 -> 37.0 dB, the best held-out state being the last), 1 of 16 cost
-    #: GRASP 0.5 dB on the realistic perfusion case; on the real cine (64^2, 13 spokes) the
-    #: choice gained about what the spoke cost. Ask for it with ``--holdout 0.05``.
+    #: whether spokes are held out when the user does not say (FitSpec.holdout None):
+    #: DA-INR (whose state at a fixed step count is a gamble) says yes; the baselines
+    #: keep the published protocols (all spokes, a fixed iteration count).
     holdout_by_default: bool = False
 
     def heldout_loss(self, frames: torch.Tensor | None = None) -> float:
@@ -132,9 +129,15 @@ class Method(ABC):
         held = self.prep.heldout
         if held is None:
             return float("nan")
-        if frames is None:
-            frames = _frames(self)
+        if frames is None:  # only the frames that hold spokes out
+            with torch.no_grad():
+                frames = self.frames_at(held.frames).detach()
         return held.loss(frames)
+
+    def frames_at(self, frames: torch.Tensor) -> torch.Tensor:
+        """The current estimate of some frames ``[len(frames), ny, nx]`` (scaled units);
+        methods that can render a subset for less than all frames override this."""
+        return self.current_frames()[frames]
 
     def result_state(self) -> dict[str, Any]:
         """A CPU copy of what :meth:`current_frames` (and rendering) depend on.
@@ -347,8 +350,7 @@ def run_fit(
             )
             due = bool(due and step + 1 < total)
             frames = None
-            if due or sel.due(step + 1):
-                # one estimate serves both the snapshot and the held-out evaluation
+            if due:  # a held-out evaluation reuses it; alone it renders only its frames
                 frames, oom = oom_guarded(_frames, method)
                 if oom is not None:
                     raise out_of_memory(f"the estimate after step {step + 1}", oom)

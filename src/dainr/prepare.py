@@ -10,7 +10,7 @@ import torch
 
 from .data import KSpaceData, RadialSeries
 from .errors import InputError
-from .holdout import HeldOut, make_split, split_series
+from .holdout import HeldOut, held_samples, make_split, sample_mask
 from .physics.coils import estimate_coil_maps
 from .physics.density import compute_dcf, ramp_dcf
 from .physics.operator import RadialOperator
@@ -43,8 +43,24 @@ class PreparedSeries:
     coil_maps_source: str  #: "file", "user" or "estimated"
     #: how the series was prepared (dcf, NUFFT backend, device, eps, coil maps): every output records it
     settings: dict = field(default_factory=dict)
-    #: the held-out spokes (never in ``op``/``kspace``/``gridding``), or None when none are held out
+    #: the held-out spokes (zero in ``kspace`` and ``dcf``, absent from ``gridding``), or
+    #: None when none are held out
     heldout: HeldOut | None = None
+    #: [F, K] float, 0 on held-out samples and 1 elsewhere (None: none held out): every
+    #: method's data term multiplies its residual by it (:meth:`train_residual`)
+    train_mask: torch.Tensor | None = None
+    #: the gridding images of all spokes, held-out ones included (None: same as
+    #: ``gridding``). Only DA-INR's frozen image features read it; no loss does.
+    gridding_all: torch.Tensor | None = None
+
+    def train_residual(self, y: torch.Tensor, frames: torch.Tensor | None = None) -> torch.Tensor:
+        """``y - kspace`` of ``frames`` (all when None), zero on held-out samples."""
+        target = self.kspace if frames is None else self.kspace[frames]
+        d = y - target
+        if self.train_mask is None:
+            return d
+        mask = self.train_mask if frames is None else self.train_mask[frames]
+        return d * mask[:, None]
 
     @property
     def n_frames(self) -> int:
@@ -79,25 +95,25 @@ def prepare_series(
 ) -> PreparedSeries:
     """Bin, pick coil maps (given > file > estimated), weigh, grid and normalise.
 
-    ``holdout`` > 0 sets that fraction of every frame's spokes aside (:mod:`dainr.holdout`):
-    coil maps, density weights, gridding images, scale and the training samples come from
-    the other spokes only, so that the held-out loss judges data the fit never saw.
+    ``holdout`` > 0 sets that fraction of the spokes aside (:mod:`dainr.holdout`): coil
+    maps, gridding images, scale and the training samples come from the other spokes only
+    (held-out samples are zero in ``kspace``, ``dcf`` and ``train_mask``), so that the
+    held-out loss judges data the fit never saw. ``gridding_all`` keeps all spokes for
+    DA-INR's frozen features.
     """
     dev = resolve_device(device)
     series = data.binned(spokes_per_frame)
     split = make_split(series.n_frames, series.spokes_per_frame, holdout, holdout_seed)
-    held_series = None
-    if split.n_held:
-        series, held_series = split_series(series, split)
+    mask = sample_mask(split, series.n_readout) if split.n_spokes else None
     if coil_maps is not None:
         maps, src = coil_maps, "user"
     elif series.coil_maps is not None:
         maps, src = series.coil_maps, "file"
     else:
         log.info("no coil maps in the file: estimating them from the time-averaged data")
-        used = np.sort(split.acquisition_index("kept").ravel())
+        kept = np.flatnonzero(split.spoke_mask().ravel())  # acquisition order, as binned
         maps = estimate_coil_maps(
-            data.kspace[:, used], data.trajectory[used], series.image_shape, backend="auto"
+            data.kspace[:, kept], data.trajectory[kept], series.image_shape, backend="auto"
         )
         src = "estimated"
     series.coil_maps = maps
@@ -107,6 +123,13 @@ def prepare_series(
     )
     k = torch.as_tensor(series.kspace, device=dev)
     w = torch.as_tensor(np.ascontiguousarray(dcf), device=dev, dtype=torch.float32)
+    train_mask = grid_all = None
+    if mask is not None:
+        with torch.no_grad():
+            grid_all = gridding_recon(op, k, w)
+        train_mask = torch.as_tensor(mask, device=dev)
+        held_k = k[torch.as_tensor(split.frames, device=dev)]
+        k, w = k * train_mask[:, None], w * train_mask
     with torch.no_grad():
         grid = gridding_recon(op, k, w)
         peak = float(torch.quantile(grid.abs().flatten()[:: max(1, grid.numel() // 200_000)], 0.99))
@@ -119,20 +142,21 @@ def prepare_series(
         "coil_maps_source": src,
     }
     heldout = None
-    if held_series is not None:
+    if mask is not None:
+        pos = held_samples(split, series.n_readout)
+        traj = np.take_along_axis(series.trajectory[split.frames], pos[:, :, None], axis=1)
         held_op = RadialOperator(
-            held_series.trajectory,
-            series.image_shape,
-            maps,
-            device=dev,
-            backend=backend,
-            eps=nufft_eps,
+            traj, series.image_shape, maps, device=dev, backend=backend, eps=nufft_eps
         )
-        held_k = torch.as_tensor(held_series.kspace, device=dev) * scale
-        ramp = ramp_dcf(held_series.trajectory, split.n_held, series.n_readout)
+        idx = torch.as_tensor(pos, device=dev)[:, None].expand(-1, held_k.shape[1], -1)
+        held_k = torch.gather(held_k, 2, idx) * scale
+        ramp = ramp_dcf(traj, split.n_held, series.n_readout)
         heldout = HeldOut(split, held_op, held_k, torch.as_tensor(ramp, device=dev))
         settings["holdout"] = split.settings()
-    return PreparedSeries(series, op, k * scale, w, grid * scale, scale, src, settings, heldout)
+        grid_all = grid_all * scale
+    return PreparedSeries(
+        series, op, k * scale, w, grid * scale, scale, src, settings, heldout, train_mask, grid_all
+    )
 
 
 #: density compensation choices; "auto" is the file's /dcf when present, else ramp

@@ -46,12 +46,16 @@ def test_both_curves_and_the_best_step_are_drawn(qtbot):
     assert plot.train == [(s, 1.0 / s) for s in range(1, 11)]
     assert plot.heldout == sorted(HELDOUT.items())
     assert plot.best_step == 6
-    train, heldout, best = plot.axes.get_lines()
+    train, best = plot.axes.get_lines()
+    (heldout,) = plot.heldout_axes.get_lines()  # its own axis: other units than training
     np.testing.assert_array_equal(train.get_xdata(), np.arange(1, 11))
     np.testing.assert_array_equal(heldout.get_xdata(), [2, 4, 6, 8, 10])
     np.testing.assert_array_equal(heldout.get_ydata(), [0.9, 0.7, 0.6, 0.65, 0.8])
     assert list(best.get_xdata()) == [6, 6]  # a vertical line at the best step
     assert legend_texts(plot) == ["training", "held-out", "best, step 6"]
+    assert plot.heldout_axes.get_ylim()[0] > 0.5 and plot.axes.get_ylim()[0] < 0.2
+    plot.refresh()  # a redraw replaces the twin axis instead of stacking another
+    assert len(plot.figure.axes) == 2
 
 
 def test_a_repeated_heldout_value_is_one_evaluation(qtbot):
@@ -68,6 +72,7 @@ def test_without_heldout_only_the_training_curve(qtbot):
     for s in range(1, 4):
         plot.add_progress(SimpleNamespace(step=s, total=3, loss=1.0 / s))  # an older engine
     assert len(plot.axes.get_lines()) == 1 and plot.axes.get_legend() is None
+    assert plot.heldout_axes is None and len(plot.figure.axes) == 1
     assert plot.heldout == [] and plot.best_step is None
 
 

@@ -81,8 +81,10 @@ def curve_summary(r) -> list[str]:
             + (", stopped early)" if r.early_stopped else ")")
         )
     if r.heldout_spokes is not None:
-        F, n = r.heldout_spokes.shape
-        lines.append(f"  held out     {n} spoke(s) of each of {F} frames (/holdout_spokes)")
+        H, n = r.heldout_spokes.shape
+        lines.append(
+            f"  held out     {n} spoke(s) in each of {H} of {r.frames.shape[0]} frames (/holdout_spokes)"
+        )
     if r.ensemble > 1:
         spread = (
             ""

@@ -143,7 +143,9 @@ class GraspMethod(Method):
         if c.steps is not None and c.steps < 1:
             raise ValueError(f"GRASP steps={c.steps}: must be at least 1 (or None)")
         op = prep.op
-        self._w = prep.dcf if c.dcf_weighted else torch.ones_like(prep.dcf)
+        # prep.dcf is zero on held-out samples; unit weights must skip them alike
+        ones = torch.ones_like(prep.dcf) if prep.train_mask is None else prep.train_mask
+        self._w = prep.dcf if c.dcf_weighted else ones
         if c.solver not in ("nlcg", "pdhg"):
             raise ValueError(f"GRASP solver={c.solver!r}: choose nlcg or pdhg")
         self.normal_mode = _choose_normal(c.normal, op)
@@ -208,6 +210,8 @@ class GraspMethod(Method):
         # ||Sigma^1/2 K T^1/2|| <= 1. The density weights are only a preconditioner
         # here: the model's data term is weighted by ``dcf_weighted`` alone.
         self._s1 = (c.pdhg_sigma * prep.dcf / l_pre)[:, None]
+        # s1 / w of the prox, kept finite where both are zero (held-out samples, p stays 0)
+        self._s1w = c.pdhg_sigma / l_pre if c.dcf_weighted else self._s1
         self._s2 = c.pdhg_sigma / 4
         self._tau = 1 / (2 * c.pdhg_sigma)
         self.x = prep.gridding.clone()
@@ -227,7 +231,7 @@ class GraspMethod(Method):
         prep, w = self.prep, self._w[:, None]
         r = prep.op.forward(self.xbar) - prep.kspace
         # prox of the conjugate of 1/2 ||. - y||^2_W, step s1
-        self.p = (self.p + self._s1 * r) / (1 + self._s1 / w)
+        self.p = (self.p + self._s1 * r) / (1 + self._s1w)
         q = self.q + self._s2 * temporal_diff(self.xbar)
         self.q = q * (self.lam / q.abs().clamp_min(self.lam))  # onto |q| <= lambda
         x = self.x - self._tau * (prep.op.adjoint(self.p) + temporal_diff_adjoint(self.q))

@@ -250,7 +250,7 @@ class HashInrMethod(LearnedMethod):
 
     def loss(self, x: torch.Tensor) -> torch.Tensor:
         c = self.config
-        d = self.prep.op.forward(x) - self.prep.kspace
+        d = self.prep.train_residual(self.prep.op.forward(x))
         loss = self._dc_norm * (d.abs() ** 2).mean()
         if c.tv_weight:
             # model.py: L1 of the temporal differences of real and imaginary parts, per

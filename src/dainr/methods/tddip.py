@@ -144,7 +144,7 @@ class TddipMethod(LearnedMethod):
         y = self.prep.op.forward(self.frames_of(idx), frames=idx)
         # solver.py: MSE of real and imaginary parts times img_size^2 with a GRASP-normalised
         # NUFFT (1/sqrt(ny nx)), which is the mean |A x - y|^2 of the unscaled operator.
-        return ((y - self.prep.kspace[idx]).abs() ** 2).mean()
+        return (self.prep.train_residual(y, idx).abs() ** 2).mean()
 
     def current_frames(self) -> torch.Tensor:
         F, k = self.prep.n_frames, self.config.frames_per_step
