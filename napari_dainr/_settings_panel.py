@@ -66,7 +66,7 @@ class SettingsPanel(QWidget):
         self.checkpoint_every.tooltip = "Steps between checkpoints while the fit runs"
         self.resume = FileEdit(label="resume from", mode="r", filter="*.pt", nullable=True)
         self.resume.tooltip = "Continue a fit from a checkpoint (same method and settings)"
-        # One step below 0 reads "method default" (DA-INR 2%, the baselines none); 0 is off.
+        # One step below 0 reads "method default" (today none for every method); 0 is off.
         self.holdout = FloatSpinBox(
             label="held-out spokes", min=-0.01, max=0.5, step=0.01, value=-0.01
         )

@@ -154,7 +154,9 @@ def test_hash_table_learning_rate_group(tiny_data):
     assert [g["lr"] for g in groups] == [1e-3, 1e-2]
     assert groups[1]["params"] == [table]
     assert all(p is not table for p in groups[0]["params"])
-    assert dainr.make_method(tiny_data, "dainr", **TINY).optimizer.param_groups[1]["lr"] == 1e-3
+    assert dainr.make_method(tiny_data, "dainr", **TINY).optimizer.param_groups[1]["lr"] == 1e-2
+    one = dainr.make_method(tiny_data, "dainr", hash_lr=None, **TINY)  # the released code
+    assert [g["lr"] for g in one.optimizer.param_groups] == [1e-3, 1e-3]
 
 
 def test_jitter_phase_ramp_equals_the_shifted_image_nufft(tiny_data):

@@ -271,9 +271,10 @@ def test_cli_prints_held_out_loss_and_info_shows_the_choice(tiny_file, tmp_path,
 def test_no_method_holds_spokes_out_unless_asked(cardiac):
     from dainr.session import FitSpec, build_method
 
-    for name in ("grasp", "tddip"):
-        m = build_method(cardiac, FitSpec(method=name, spokes_per_frame=13, overrides={"steps": 2}))
-        assert m.prep.heldout is None, name
+    for name in ("dainr", "grasp", "tddip"):
+        over = {"steps": 2} | (TINY if name == "dainr" else {})
+        m = build_method(cardiac, FitSpec(method=name, spokes_per_frame=13, overrides=over))
+        assert m.prep.heldout is None and m.prep.train_mask is None, name
     asked = build_method(
         cardiac, FitSpec(method="tddip", spokes_per_frame=13, overrides={"steps": 2}, holdout=0.05)
     )

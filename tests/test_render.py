@@ -36,7 +36,7 @@ def test_render_times():
 def test_render_at_integer_times_equals_the_training_path(fitted):
     """The rendering path (any time, any scale) reproduces the frames the fit trained on."""
     m, _ = fitted
-    with torch.no_grad():
+    with torch.no_grad(), m.averaged_weights():  # what the frames come from (DainrConfig.ema)
         trained = m.model.frames(torch.arange(m.prep.n_frames, device=m.prep.device))
     trained = (trained / m.prep.scale).to(torch.complex64).cpu().numpy()
     np.testing.assert_allclose(render(m), trained, rtol=0, atol=1e-5 * np.abs(trained).max())

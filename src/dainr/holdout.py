@@ -1,7 +1,7 @@
 """Held-out spokes: a seeded, spread subset of the series' spokes that training never sees.
 
 Without a ground truth, the only honest judge of a reconstruction is data it was not
-fitted to. A small fraction of all spokes (2% by default) is set aside: one spoke (more
+fitted to. A fraction of all spokes (``--holdout``; none by default) is set aside: one spoke (more
 only for large fractions) in each of a set of frames spread evenly over the series with
 a seeded random phase, at a stratified random position inside the frame. Spreading one
 spoke over many frames, rather than a few spokes out of every frame, keeps the cost
@@ -27,9 +27,9 @@ import torch
 
 log = logging.getLogger(__name__)
 
-#: Fraction of all spokes held out when nothing is asked for (iterative methods that hold
-#: out by default): 2% is 6-7 spokes of a 25-frame, 13-spoke cine, 15 of a 48-frame,
-#: 16-spoke perfusion series.
+#: Fraction of all spokes held out by the methods that hold out without being asked
+#: (``Method.holdout_by_default``; none does today): 2% is 6-7 spokes of a 25-frame,
+#: 13-spoke cine, 15 of a 48-frame, 16-spoke perfusion series.
 DEFAULT_FRACTION = 0.02
 #: A frame keeps at least this many training spokes; with fewer, nothing is held out.
 MIN_KEPT_SPOKES = 2
@@ -168,8 +168,8 @@ class HeldOut:
 
 #: Evaluations per fit when the interval is not given: ``every = ceil(total / EVALUATIONS)``.
 #: An evaluation renders only the frames holding spokes out (see
-#: :meth:`dainr.loop.Method.heldout_loss`): for DA-INR at the default 2%, 6-7 of a
-#: 25-frame cine's frames, about 1.5 training steps' worth. DA-INR's quality moves by tenths of a dB from one state
+#: :meth:`dainr.loop.Method.heldout_loss`): for DA-INR at 2%, 6 of a 25-frame cine's
+#: frames. DA-INR's quality moves by tenths of a dB from one state
 #: to the next: on the real cine, evaluating every 40-60 steps chose within 0.19 dB of
 #: the truth's best step, every 100 missed it by up to 0.39 dB (benchmarks/README.md).
 EVALUATIONS = 20

@@ -71,7 +71,7 @@ def test_changing_spokes_regrids_the_preview_once(qtbot, viewer_widget, caplog):
 def test_fit_streams_snapshots_into_one_layer_and_finishes(qtbot, dainr_widget):
     viewer, widget = dainr_widget
     widget.settings.steps.value = 5
-    # DA-INR holds spokes out by default (2%, at least one spoke)
+    widget.settings.holdout.value = 0.05  # held-out spokes are opt-in
     snapshots = record(widget.session.snapshot)
     progress = record(widget.session.progress)
     finished = record(widget.session.finished)
@@ -99,7 +99,7 @@ def test_fit_streams_snapshots_into_one_layer_and_finishes(qtbot, dainr_widget):
     assert layer.metadata[L.RESULT] is result
     np.testing.assert_allclose(layer.data, np.abs(result.frames), rtol=1e-6)
     assert [s for s, _ in widget.loss_plot.train] == [1, 2, 3, 4, 5]
-    # Held-out spokes (the default): 5 steps are evaluated every step; the plot has each
+    # Held-out spokes asked for: 5 steps are evaluated every step; the plot has each
     # evaluation and marks the step whose state the fit returned.
     assert all(np.isfinite(m.heldout) for m in progress)
     assert widget.loss_plot.heldout == [(m.step, m.heldout) for m in progress]

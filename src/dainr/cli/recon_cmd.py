@@ -80,7 +80,7 @@ def register(sub) -> None:
         "--holdout",
         type=float,
         metavar="FRACTION",
-        help="fraction of the spokes kept out of the fit (one in each of a spread set of frames) to choose the returned step and stop early (default: 0.02 for dainr, 0 for the baselines; 0 = off: the last step is returned)",
+        help="fraction of the spokes kept out of the fit (one in each of a spread set of frames) to choose the returned step and stop early (default 0 = off: the last step is returned; e.g. 0.05)",
     )
     g.add_argument(
         "--holdout-every",
