@@ -58,6 +58,7 @@ def main(argv: list[str] | None = None) -> int:
 
     recon.settings.method_box.value = "dainr"
     recon.settings.live_every.value = 5.0
+    recon.settings.holdout.value = 0.05  # opt-in: the loss plot then shows both curves
     recon.fit()
 
     def ready() -> bool:
