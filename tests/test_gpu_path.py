@@ -377,6 +377,21 @@ def test_oom_in_a_snapshot_is_caught_too(tiny_data, freed):
     assert e.value.partial.steps_done == 2 and calls == [("cpu", True)]
 
 
+def test_oom_in_a_held_out_evaluation_is_caught_too(tiny_data, freed):
+    """An evaluation between snapshots renders its frames itself: the same guard applies."""
+    record, calls = freed
+    m = _FailingMethod(
+        prepare_series(tiny_data, holdout=0.05),
+        lambda: RuntimeError("CUDA error: out of memory"),
+        fail_at=4,
+        fail_in="snapshot",
+    )
+    record.method = m
+    with pytest.raises(FitError, match="out of memory in the held-out evaluation after step 4"):
+        list(run_fit(m, holdout_every=2))
+    assert calls == [("cpu", True)]
+
+
 def test_other_runtime_errors_are_not_taken_for_oom(tiny_data, freed):
     record, calls = freed
     m = _FailingMethod(

@@ -356,7 +356,9 @@ def run_fit(
                 frames, oom = oom_guarded(_frames, method)
                 if oom is not None:
                     raise out_of_memory(f"the estimate after step {step + 1}", oom)
-            sel.after_step(step + 1, frames)
+            _, oom = oom_guarded(sel.after_step, step + 1, frames)  # may render its frames
+            if oom is not None:
+                raise out_of_memory(f"the held-out evaluation after step {step + 1}", oom)
             yield Progress(step + 1, total, loss, now - t0, sel.latest, sel.best_step)
             if due:
                 last_snap_t = now
