@@ -270,3 +270,16 @@ def test_frames_come_from_the_moving_average_of_the_weights(tiny_data):
     off = dainr.make_method(tiny_data, "dainr", ema=0.0, **TINY)
     off.step(0)
     torch.testing.assert_close(off.current_frames(), off.model.render(torch.arange(6.0)))
+
+
+def test_a_checkpoint_without_an_average_starts_it_from_its_weights(tiny_data):
+    """Checkpoints written before weight averaging resume rendering their own weights."""
+    torch.manual_seed(0)
+    a = dainr.make_method(tiny_data, "dainr", ema=0.0, **TINY)
+    for s in range(3):
+        a.step(s)
+    old = a.state_dict()
+    assert "ema" not in old
+    b = dainr.make_method(tiny_data, "dainr", **TINY)
+    b.load_state_dict(old)
+    torch.testing.assert_close(b.current_frames(), a.current_frames())

@@ -370,11 +370,15 @@ class DainrMethod(Method):
         with self.averaged_weights():
             return super().result_state()
 
-    def load_result_state(self, state: dict) -> None:
-        super().load_result_state(state)
-        if self._ema is not None:  # the loaded weights are what renders from now on
+    def _restart_average(self) -> None:
+        """The average := the current weights (what renders after loading a state)."""
+        if self._ema is not None:
             with torch.no_grad():
                 torch._foreach_copy_(self._ema, [p.detach() for p in self._params])
+
+    def load_result_state(self, state: dict) -> None:
+        super().load_result_state(state)
+        self._restart_average()
 
     def state_dict(self) -> dict:
         state = super().state_dict()
@@ -384,12 +388,16 @@ class DainrMethod(Method):
 
     def load_state_dict(self, state: dict) -> None:
         super().load_state_dict(state)
-        if self._ema is not None and "ema" in state:
-            with torch.no_grad():
-                torch._foreach_copy_(
-                    self._ema, [w.to(e.device) for w, e in zip(state["ema"]["weights"], self._ema)]
-                )
-            self._ema_steps = int(state["ema"]["steps"])
+        if self._ema is None:
+            return
+        if "ema" not in state:  # a checkpoint from before weight averaging
+            self._restart_average()
+            return
+        with torch.no_grad():
+            torch._foreach_copy_(
+                self._ema, [w.to(e.device) for w, e in zip(state["ema"]["weights"], self._ema)]
+            )
+        self._ema_steps = int(state["ema"]["steps"])
 
     @property
     def render_coords(self) -> str:
