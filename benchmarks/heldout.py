@@ -127,21 +127,7 @@ def analyse(run: dict, patiences=(5, 10, 20)) -> dict:
         "last": sc.get(last, float("nan")),
         "gap_db": sc[oracle] - run["chosen_score"],
         "early": {},
-        "criteria": {},
     }
-    for name, values in run.get("criteria", {}).items():
-        pick = min(values, key=lambda s: values[s])
-        entry = {"step": pick, "gap_db": sc[oracle] - sc[pick], "early": {}}
-        order = sorted(values)
-        for p in patiences:
-            best_step, stop = _early(order, [values[s] for s in order], p)
-            entry["early"][p] = {
-                "stop": stop,
-                "chosen_step": best_step,
-                "gap_db": sc[oracle] - sc[best_step],
-                "steps_saved": 1 - stop / last,
-            }
-        out["criteria"][name] = entry
     for p in patiences:
         best_step, stop = _early(steps, held, p)
         out["early"][p] = {
@@ -199,8 +185,14 @@ def ensemble_scores(members: list[np.ndarray], ref: np.ndarray) -> dict:
     }
 
 
+def _curve(run: dict) -> tuple[dict[int, float], dict[int, float]]:
+    """A run's true scores and held-out losses by step."""
+    sc = {int(k): v for k, v in run["scores"].items()}
+    return sc, {int(k): v for k, v in zip(run["eval_steps"], run["heldout"])}
+
+
 def table(report: dict, intervals=(20, 40, 60, 100), patience=(3, 5)) -> str:
-    """Markdown: per case and criterion, the gap to the oracle at several evaluation
+    """Markdown: per case, the engine's gap to the oracle at several evaluation
     intervals (the recorded curve subsampled) and with early stopping at the engine's
     default interval (``ceil(steps / 20)``)."""
     from dainr.holdout import default_every
@@ -215,7 +207,6 @@ def table(report: dict, intervals=(20, 40, 60, 100), patience=(3, 5)) -> str:
             f"\n{spokes} spokes/frame, {len(runs)} seeds: oracle (best true robust PSNR of all "
             "scored steps, every 20) minus the chosen state's, mean / max over seeds, dB\n"
         )
-        names = list(runs[0].get("criteria", {})) or ["engine"]
         head = "| criterion | " + " | ".join(f"every {i}" for i in intervals)
         head += (
             " | "
@@ -223,43 +214,25 @@ def table(report: dict, intervals=(20, 40, 60, 100), patience=(3, 5)) -> str:
             + " |"
         )
         lines += [head, "|" + " --- |" * (1 + len(intervals) + len(patience))]
-        for name in names:
-            row = [name]
-            for every in intervals:
-                gaps = []
-                for run in runs:
-                    sc = {int(k): v for k, v in run["scores"].items()}
-                    vals = {
-                        int(k): v
-                        for k, v in (
-                            run["criteria"][name]
-                            if name != "engine"
-                            else dict(zip(run["eval_steps"], run["heldout"]))
-                        ).items()
-                    }
-                    steps = [s for s in sorted(vals) if s % every == 0 and s in sc]
-                    oracle = max(sc[s] for s in vals if s in sc)  # over every scored step
-                    pick = min(steps, key=lambda s: vals[s])
-                    gaps.append(oracle - sc[pick])
-                row.append(f"{np.mean(gaps):.2f} / {np.max(gaps):.2f}")
-            for p in patience:
-                gaps, saved = [], []
-                for run in runs:
-                    sc = {int(k): v for k, v in run["scores"].items()}
-                    vals = {
-                        int(k): v
-                        for k, v in (
-                            run["criteria"][name]
-                            if name != "engine"
-                            else dict(zip(run["eval_steps"], run["heldout"]))
-                        ).items()
-                    }
-                    steps = [s for s in sorted(vals) if s % es_every == 0 and s in sc]
-                    best, stop = _early(steps, [vals[s] for s in steps], p)
-                    gaps.append(max(sc[s] for s in vals if s in sc) - sc[best])
-                    saved.append(1 - stop / steps[-1])
-                row.append(f"{np.mean(gaps):.2f} / {np.max(gaps):.2f}, {100 * np.mean(saved):.0f}%")
-            lines.append("| " + " | ".join(row) + " |")
+        row = ["engine"]
+        curves = [_curve(run) for run in runs]
+        for every in intervals:
+            gaps = []
+            for sc, vals in curves:
+                steps = [s for s in sorted(vals) if s % every == 0 and s in sc]
+                pick = min(steps, key=lambda s: vals[s])
+                # the oracle: the best of every scored step
+                gaps.append(max(sc[s] for s in vals if s in sc) - sc[pick])
+            row.append(f"{np.mean(gaps):.2f} / {np.max(gaps):.2f}")
+        for p in patience:
+            gaps, saved = [], []
+            for sc, vals in curves:
+                steps = [s for s in sorted(vals) if s % es_every == 0 and s in sc]
+                best, stop = _early(steps, [vals[s] for s in steps], p)
+                gaps.append(max(sc[s] for s in vals if s in sc) - sc[best])
+                saved.append(1 - stop / steps[-1])
+            row.append(f"{np.mean(gaps):.2f} / {np.max(gaps):.2f}, {100 * np.mean(saved):.0f}%")
+        lines.append("| " + " | ".join(row) + " |")
         base = case.get("baseline")
         if base:
             chosen = [r["analysis"]["chosen"] for r in runs]
@@ -330,10 +303,7 @@ def main(argv: list[str] | None = None) -> int:
             print(
                 f"{spokes} spokes seed {seed}: oracle {a['oracle']:.2f} dB at {a['oracle_step']}, "
                 f"held-out {a['chosen']:.2f} at {a['chosen_step']} (gap {a['gap_db']:.2f}), "
-                f"last {a['last']:.2f}; {run['seconds']:.0f} s; by criterion "
-                + ", ".join(
-                    f"{k} {v['gap_db']:.2f} at {v['step']}" for k, v in a["criteria"].items()
-                ),
+                f"last {a['last']:.2f}; {run['seconds']:.0f} s",
                 file=sys.stderr,
                 flush=True,
             )
