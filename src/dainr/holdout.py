@@ -41,9 +41,9 @@ _SALT = 0x5EED
 def held_layout(n_frames: int, spokes_per_frame: int, fraction: float) -> tuple[int, int]:
     """``(frames, per_frame)``: how many frames hold spokes out, and how many each.
 
-    ``round(fraction * F * S)`` spokes in all, at least one when asked for; one per frame
-    over as many frames as that takes, more per frame only when there are more spokes
-    than frames. None (``(0, 0)``) when a frame would keep fewer than
+    ``round(fraction * F * S)`` spokes in all, at least one when asked for, rounded up to
+    ``frames * per_frame``; one per frame over as many frames as that takes, more per
+    frame only when there are more spokes than frames. None (``(0, 0)``) when a frame would keep fewer than
     :data:`MIN_KEPT_SPOKES` training spokes.
     """
     if not 0 <= fraction < 1:
