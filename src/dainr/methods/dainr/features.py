@@ -1,4 +1,7 @@
-"""Frozen image features from the gridding images (paper §2.1: an MDSR head).
+"""Frozen image features of per-frame images (paper §2.1: an MDSR head).
+
+The paper computes them from each frame's gridding (NuFFT) image; by default this
+project computes them from GRASP's frames (``DainrConfig.feature_input``).
 
 The released code builds MDSR (Lim et al. 2017) and keeps only its head: a 3x3
 convolution from 3 channels to 64, then the scale-specific pre-processing of two
@@ -101,13 +104,13 @@ def _load_weights(net: FeatureExtractor, path: Path) -> None:
     log.info("feature extractor: loaded %s", path)
 
 
-def normalise_input(gridding: torch.Tensor) -> torch.Tensor:
-    """Gridding images ``[F, ny, nx]`` complex -> ``[F, 3, ny, nx]`` in ``[-1, 1]``.
+def normalise_input(images: torch.Tensor) -> torch.Tensor:
+    """Frames ``[F, ny, nx]`` complex -> ``[F, 3, ny, nx]`` in ``[-1, 1]``.
 
     As the released code: magnitudes min-max normalised over the whole series, mapped
     to ``[-1, 1]`` and repeated into MDSR's three colour channels.
     """
-    m = gridding.abs().to(torch.float32)
+    m = images.abs().to(torch.float32)
     lo, hi = m.min(), m.max()
     m = (m - lo) / (hi - lo) if hi > lo else torch.zeros_like(m)
     return (2.0 * m - 1.0)[:, None].expand(-1, 3, -1, -1)
@@ -115,9 +118,9 @@ def normalise_input(gridding: torch.Tensor) -> torch.Tensor:
 
 @torch.no_grad()
 def extract_features(
-    extractor: FeatureExtractor, gridding: torch.Tensor, chunk: int = 4
+    extractor: FeatureExtractor, images: torch.Tensor, chunk: int = 4
 ) -> torch.Tensor:
-    """Features ``[F, C, ny, nx]`` of every frame's gridding image, a few frames at a time."""
-    x = normalise_input(gridding)
+    """Features ``[F, C, ny, nx]`` of every frame of ``images``, a few frames at a time."""
+    x = normalise_input(images)
     out = [extractor(x[i : i + chunk].contiguous()) for i in range(0, x.shape[0], chunk)]
     return torch.cat(out)

@@ -24,6 +24,8 @@ if TYPE_CHECKING:
     from .method import DainrConfig
 
 FEATURE_SOURCES = ("frame", "neighbours", "off")
+#: the images the features are computed from (DainrConfig.feature_input)
+FEATURE_INPUTS = ("grasp", "gridding")
 #: paper [ϕ(x'), f']; released [ϕ(x'), γ(x), γ(t), f']; time [ϕ(x'), γ(t), f'] (a canonical
 #: image that may change with t: contrast that a deformation cannot give; measured 0.9 dB
 #: worse on the real-anatomy perfusion case, seed 0: benchmarks/README.md)
