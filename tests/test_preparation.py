@@ -96,3 +96,24 @@ def test_render_flags_are_checked_before_the_fit(
     monkeypatch.setattr("dainr.session.build_method", no_fit)
     rc = main(["recon", str(tiny_file), "--quiet", "--out", str(tmp_path / "o.h5"), *flags])
     assert rc == 2 and message in capsys.readouterr().err
+
+
+def test_wall_time_counts_the_preparation(tiny_data, monkeypatch):
+    """A slow preparation (DA-INR's GRASP prior runs there) shows in the result's seconds."""
+    import time
+
+    from dainr import session
+    from dainr.loop import Done
+
+    real = session.build_method
+
+    def slow(*args, **kwargs):
+        time.sleep(0.5)
+        return real(*args, **kwargs)
+
+    monkeypatch.setattr(session, "build_method", slow)
+    spec = session.FitSpec(method="grasp", overrides={"steps": 2})
+    done = [m for m in session.fit_stream(tiny_data, spec) if isinstance(m, Done)]
+    r = done[0].result
+    prep_s = json.loads(r.attrs["preparation"])["seconds"]
+    assert prep_s >= 0.5 and r.seconds >= prep_s
