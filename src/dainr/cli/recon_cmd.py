@@ -174,9 +174,14 @@ def run(args: argparse.Namespace) -> int:
         # a periodic snapshot is what a fault (NaN loss, out of memory) can still save
         snapshot_seconds=30.0,
     )
+    if not args.quiet:  # coil maps and DA-INR's GRASP prior take seconds before step 1
+        print(f"preparing {args.method}: binning, coil maps, density…", file=sys.stderr, flush=True)
     prepared = next(stream)
     assert isinstance(prepared, Prepared)
     method = prepared.method
+    if not args.quiet:
+        secs = method.prep.settings.get("seconds", 0.0)
+        print(f"prepared in {secs:.1f} s", file=sys.stderr, flush=True)
     try:
         result, interrupted = drain_with_progress(stream, stop, quiet=args.quiet)
     except FitError as e:
