@@ -14,9 +14,10 @@ and 21 spokes/frame; ``perf16`` -- the real-anatomy first-pass perfusion, 128²,
 frames, 16 spokes/frame, estimated maps (its LV/RV/myocardium ROI curves are scored:
 the worst Pearson r against the true curves).
 
-Configs: ``default`` -- the engine as shipped (features from a GRASP prior, session 4);
-``gridding`` -- the paper's features from each frame's gridding image (session 3's
-defaults); ``released`` -- also one lr for every parameter, no weight averaging (the
+Configs: ``default`` -- the engine as shipped (features from a GRASP prior plus its
+complex values as two channels, session 4); ``prior`` -- the GRASP prior's MDSR
+features alone (``feature_values=0``); ``gridding`` -- the paper's features from each
+frame's gridding image (session 3's defaults); ``released`` -- also one lr for every parameter, no weight averaging (the
 defaults before session 3); ``ema`` -- ``released`` plus ``ema=0.97``; ``ema+hash_lr`` --
 also ``hash_lr=0.01`` (= ``gridding``); ``hash16``, ``hash17``, ``hash19`` -- the
 default with a table of 2^16, 2^17, 2^19 rows per level. ``--grasp`` adds GRASP at its defaults as the
@@ -40,10 +41,11 @@ ROOT = Path(__file__).resolve().parent.parent
 PAPER_FEATURES = {"feature_input": "gridding"}
 CONFIGS = {
     "default": {},
-    "gridding": PAPER_FEATURES,
-    "released": PAPER_FEATURES | {"ema": 0.0, "hash_lr": None},
-    "ema": PAPER_FEATURES | {"ema": 0.97, "hash_lr": None},
-    "ema+hash_lr": PAPER_FEATURES | {"ema": 0.97, "hash_lr": 0.01},
+    "prior": {"feature_values": 0.0},
+    "gridding": PAPER_FEATURES | {"feature_values": 0.0},
+    "released": PAPER_FEATURES | {"feature_values": 0.0, "ema": 0.0, "hash_lr": None},
+    "ema": PAPER_FEATURES | {"feature_values": 0.0, "ema": 0.97, "hash_lr": None},
+    "ema+hash_lr": PAPER_FEATURES | {"feature_values": 0.0, "ema": 0.97, "hash_lr": 0.01},
     "hash16": {"hash_log2_size": 16},
     "hash17": {"hash_log2_size": 17},
     "hash19": {"hash_log2_size": 19},

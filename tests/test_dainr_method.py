@@ -51,6 +51,7 @@ def test_registered_and_config_round_trips():
         ("mlp_precision", "fp16"),
         ("feature_input", "bart"),
         ("prior_iterations", 0),
+        ("feature_values", -1.0),
     ],
 )
 def test_bad_config_values_are_named(field, value):
@@ -159,6 +160,17 @@ def test_features_come_from_grasps_frames_by_default(tiny_data, monkeypatch):
 
     m, images = _captured_feature_images(tiny_data, monkeypatch, feature_input="gridding")
     torch.testing.assert_close(images, m.prep.gridding)
+
+
+def test_feature_values_append_the_images_complex_values(tiny_data, monkeypatch):
+    m, images = _captured_feature_images(tiny_data, monkeypatch, feature_values=3.0)
+    feats = m.model.features  # [F, N, C + 2]
+    assert feats.shape[-1] == TINY["feature_channels"] + 2
+    peak = images.abs().max()
+    want = 3.0 * torch.stack((images.real, images.imag), -1).flatten(1, 2) / peak
+    torch.testing.assert_close(feats[..., -2:], want)
+    m, _ = _captured_feature_images(tiny_data, monkeypatch, feature_values=0.0)
+    assert m.model.features.shape[-1] == TINY["feature_channels"]
 
 
 def test_config_is_stored_with_the_result(tiny_data):

@@ -124,3 +124,12 @@ def extract_features(
     x = normalise_input(images)
     out = [extractor(x[i : i + chunk].contiguous()) for i in range(0, x.shape[0], chunk)]
     return torch.cat(out)
+
+
+def complex_channels(images: torch.Tensor) -> torch.Tensor:
+    """Frames ``[F, ny, nx]`` complex -> ``[F, 2, ny, nx]``: their real and imaginary parts
+    over the series' peak magnitude (what the magnitude-only MDSR features lose: the
+    phase and the exact values)."""
+    peak = images.abs().max()
+    x = images / peak if peak > 0 else images
+    return torch.view_as_real(x.to(torch.complex64)).permute(0, 3, 1, 2).contiguous()
