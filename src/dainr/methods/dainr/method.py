@@ -111,9 +111,10 @@ class DainrConfig:
     #: ``prior_iterations`` primal-dual iterations at GRASP's default lambda). The paper's
     #: features of a 13-spoke frame are mostly streaks; from GRASP's frames they carry the
     #: anatomy and the contrast change that a deformation cannot give. Measured at 128²,
-    #: all spokes, ESPIRiT maps, seed 0 (benchmarks/README.md, "DA-INR on a GRASP prior"):
-    #: real cine 13 spokes 34.80 -> 37.71 dB (GRASP alone 37.50), perfusion 16 spokes
-    #: 40.61 -> 43.12 dB (GRASP alone 41.01)
+    #: all spokes, ESPIRiT maps, seed 0, prior features alone (benchmarks/README.md,
+    #: "DA-INR on a GRASP prior"): real cine 5 / 13 / 21 spokes 32.54 / 34.62 / 35.71 ->
+    #: 34.80 / 37.76 / 38.95 dB (GRASP alone 33.89 / 37.50 / 39.16), perfusion 16 spokes
+    #: 40.38 -> 43.59 dB (GRASP 41.01), bundled DCE sample 39.70 -> 42.52 (GRASP 38.37)
     feature_input: str = "grasp"
     #: GRASP iterations of the ``feature_input="grasp"`` prior (GRASP's own default; 30
     #: cost the real cine 1.1 dB)
