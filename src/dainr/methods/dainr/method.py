@@ -124,7 +124,8 @@ class DainrConfig:
     #: (paper). The magnitude-only MDSR features lose the prior's phase and exact values.
     #: With the GRASP prior, seed 0 (gain 3 puts the two channels near the features'
     #: spread): real cine 5 / 13 / 21 spokes 34.80 / 37.76 / 38.95 dB -> 34.76 / 37.91 /
-    #: 39.37 (gain 1: 34.83 / 37.86 / 39.28), perfusion 43.59 -> 43.64
+    #: 39.37 (gain 1: 34.83 / 37.86 / 39.28), perfusion 43.59 -> 43.64; the bundled DCE
+    #: sample 42.52 -> 42.08 (its 34 spokes leave the prior little to add)
     feature_values: float = 3.0
     feature_channels: int = 64  #: MDSR's n_feats = 64 (released make_mdsr)
     feature_weights: str | None = None  #: MDSR state dict file; None = seeded random (released)
