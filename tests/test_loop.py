@@ -82,6 +82,11 @@ def test_checkpoint_every_and_wrong_method(tiny_data, tmp_path):
         drain(run_fit(nufft, resume=ck))
     with pytest.raises(InputError, match="no such checkpoint"):
         drain(run_fit(m, resume=tmp_path / "none.pt"))
+    # a checkpoint of another configuration (here: the paper's features, without the
+    # prior's two value channels) names what differs instead of torch's shape error
+    other = dainr.make_method(tiny_data, "dainr", steps=4, device="cpu", feature_values=0, **TINY)
+    with pytest.raises(FitError, match=r"feature_values 3.0 -> 0"):
+        drain(run_fit(other, resume=ck))
 
 
 def test_diverging_fit_raises_a_fit_error(tiny_data):

@@ -206,6 +206,18 @@ def _set_rng_state(s: dict[str, Any]) -> None:
         torch.cuda.set_rng_state_all(s["cuda"])
 
 
+def _mismatch_message(path: str | os.PathLike, saved: dict[str, Any], method: Method) -> str:
+    """Why a checkpoint's state does not load: the configuration fields that differ."""
+    now = to_dict(method.config)
+    diff = sorted(k for k in set(now) | set(saved) if now.get(k) != saved.get(k))
+    fields = ", ".join(f"{k} {saved.get(k)!r} -> {now.get(k)!r}" for k in diff[:6])
+    return (
+        f"{path}: the checkpoint's state does not fit this {method.name} configuration"
+        + (f" (it was written with {fields})" if fields else "")
+        + "; resume with the configuration it was written with"
+    )
+
+
 def save_checkpoint(
     path: str | os.PathLike,
     method: Method,
@@ -284,7 +296,10 @@ def run_fit(
             raise FitError(
                 f"{resume}: checkpoint is for method {ck['method']!r}, not {method.name!r}"
             )
-        method.load_state_dict(ck["state"])
+        try:
+            method.load_state_dict(ck["state"])
+        except (RuntimeError, KeyError, ValueError, IndexError):
+            raise FitError(_mismatch_message(resume, ck.get("config") or {}, method)) from None
         _set_rng_state(ck["rng"])
         start, losses = ck["step"], list(ck["losses"])
         if ck.get("selection"):
