@@ -112,7 +112,8 @@ def test_cli_one_line_error_when_a_fit_diverges(tiny_file, tmp_path, capsys):
     assert "Traceback" not in err
 
 
-def test_sigint_stops_cooperatively_and_writes_a_partial_result(tiny_file, tmp_path):
+@pytest.mark.parametrize("sig", [signal.SIGINT, signal.SIGTERM], ids=["SIGINT", "SIGTERM"])
+def test_a_signal_stops_cooperatively_and_writes_a_partial_result(tiny_file, tmp_path, sig):
     out = tmp_path / "o.h5"
     sets = sum((["--set", f"{k}={v}"] for k, v in FAST.items() if k != "features"), [])
     p = subprocess.Popen(
@@ -142,7 +143,7 @@ def test_sigint_stops_cooperatively_and_writes_a_partial_result(tiny_file, tmp_p
     while time.time() < deadline and "step" not in seen:
         seen += os.read(p.stderr.fileno(), 4096).decode()
     time.sleep(1.0)
-    p.send_signal(signal.SIGINT)
+    p.send_signal(sig)
     _, err = p.communicate(timeout=60)
     assert p.returncode == 130, err
     with h5py.File(out) as f:

@@ -112,14 +112,17 @@ def progress_text(m: Progress) -> str:
 
 
 class StopOnCtrlC:
-    """While active, the first Ctrl-C requests a cooperative stop and says ``message``; a
-    second aborts. ``interrupted`` tells afterwards whether the user pressed it."""
+    """While active, the first Ctrl-C (or SIGTERM, what ``timeout``, ``kill`` and cluster
+    schedulers send) requests a cooperative stop and says ``message``; a second aborts.
+    ``interrupted`` tells afterwards whether one came."""
+
+    SIGNALS = (signal.SIGINT, signal.SIGTERM)
 
     def __init__(self, stop: StopRequest, message: str):
         self.stop = stop
         self.message = message
         self.interrupted = False
-        self._previous = None
+        self._previous: dict = {}
 
     def _on_sigint(self, signum, frame) -> None:
         if self.interrupted:
@@ -129,11 +132,13 @@ class StopOnCtrlC:
         print(f"\n{self.message}", file=sys.stderr)
 
     def __enter__(self) -> StopOnCtrlC:
-        self._previous = signal.signal(signal.SIGINT, self._on_sigint)
+        for sig in self.SIGNALS:
+            self._previous[sig] = signal.signal(sig, self._on_sigint)
         return self
 
     def __exit__(self, *exc) -> None:
-        signal.signal(signal.SIGINT, self._previous)
+        for sig, handler in self._previous.items():
+            signal.signal(sig, handler)
 
 
 def drain_with_progress(
