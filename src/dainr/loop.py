@@ -307,6 +307,9 @@ def run_fit(
         log.info("resumed from %s at step %d", resume, start)
     t0 = time.perf_counter()
     last_snap_t = t0
+    # a result's wall time counts the preparation (coil maps, DA-INR's GRASP prior) that
+    # fit_stream recorded, for a partial result of a fault as for the final one
+    prepared_s = float(method.prep.settings.get("seconds", 0.0))
     last_good: tuple[int, torch.Tensor] | None = None
     step = start
     partial = False
@@ -317,7 +320,7 @@ def run_fit(
             method=method.name,
             config=to_dict(method.config),
             spokes_per_frame=method.prep.series.spokes_per_frame,
-            seconds=time.perf_counter() - t0,
+            seconds=prepared_s + time.perf_counter() - t0,
             peak_memory_bytes=mem.peak_so_far(),
             partial=is_partial,
             steps_done=steps_done,
@@ -405,7 +408,7 @@ def run_fit(
         final.chosen_step = chosen
         final.early_stopped = sel.stopped_early
     final.peak_memory_bytes = mem.peak
-    final.seconds = time.perf_counter() - t0
+    final.seconds = prepared_s + time.perf_counter() - t0
     yield Snapshot(done, final.frames, losses[-1] if losses else float("nan"))
     yield Done(final)
 
