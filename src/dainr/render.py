@@ -22,6 +22,9 @@ from .result import Reconstruction
 
 log = logging.getLogger(__name__)
 
+#: how a continuous model is read at r > 1 (DA-INR: see DainrModel.render)
+RENDER_COORDS = ("nearest", "continuous", "fourier", "banded")
+
 
 def supports_render(method) -> bool:
     return callable(getattr(method, "render_frames", None))
@@ -66,9 +69,10 @@ def render(
     frame). Between frames the features come from the two neighbouring frames (paper
     §2.1). ``coords``: ``nearest`` (paper: deformed coordinates upsampled by nearest
     neighbour, features bilinearly), ``continuous`` (the representation evaluated at the
-    finer grid's own pixel centres) or ``auto`` (the method's ``render_coords``: DA-INR
-    renders ``continuous`` when it was trained off the pixel centres, ``jitter``, else
-    ``nearest``; see :func:`resolve_coords`).
+    finer grid's own pixel centres), ``fourier`` (the frames on the acquisition grid,
+    zero-padded in k-space), ``banded`` (``fourier``'s band, ``continuous`` beyond it) or
+    ``auto`` (the method's ``render_coords``: DA-INR renders ``continuous`` when it was
+    trained off the pixel centres, ``jitter``, else ``banded``; see :func:`resolve_coords`).
     """
     if not supports_render(method):
         raise ValueError(
@@ -111,8 +115,9 @@ def resolve_coords(method, coords: str = "auto") -> str:
     """``coords`` with ``auto`` replaced by the method's own choice (``render_coords``)."""
     if coords == "auto":
         return getattr(method, "render_coords", "nearest")
-    if coords not in ("nearest", "continuous"):
-        raise ValueError(f"coords must be auto, nearest or continuous, got {coords!r}")
+    if coords not in RENDER_COORDS:
+        choices = ", ".join(("auto",) + RENDER_COORDS)
+        raise ValueError(f"coords must be one of {choices}, got {coords!r}")
     return coords
 
 

@@ -16,6 +16,8 @@ import torch
 from torch import nn
 from torch.nn import functional as nnf
 
+from ...render import RENDER_COORDS
+from ...resample import fourier_upsample, replace_band
 from .encoding import FrequencyEncoding
 from .hashgrid import HashGrid
 from .networks import MLP
@@ -175,10 +177,14 @@ class DainrModel(nn.Module):
         image grid and upsampled by nearest neighbour, features bilinearly.
         ``coords="continuous"``: the deformation is evaluated at the finer grid's own
         pixel centres (the representation read as a continuous function; trained as
-        one only with ``DainrConfig.jitter``).
+        one only with ``DainrConfig.jitter``). ``coords="fourier"``: the images on the
+        image grid, upsampled by zero-padding their spectra
+        (:func:`dainr.resample.fourier_upsample`): the band the data measured, nothing
+        invented beyond it. ``coords="banded"``: that band, and beyond it the
+        ``continuous`` render's detail (:func:`dainr.resample.replace_band`).
         """
-        if coords not in ("nearest", "continuous"):
-            raise ValueError(f"coords must be nearest or continuous, got {coords!r}")
+        if coords not in RENDER_COORDS:
+            raise ValueError(f"coords must be one of {', '.join(RENDER_COORDS)}, got {coords!r}")
         times = torch.as_tensor(times, dtype=torch.float32, device=self.coords.device).reshape(-1)
         B = times.shape[0]
         H, W = self.ny, self.nx
@@ -195,6 +201,11 @@ class DainrModel(nn.Module):
             )
         if coords == "continuous":
             return self._at_points(times, pixel_centres(H, W, self.coords.device), H, W)
+        if coords == "fourier":
+            return fourier_upsample(self.render(times), H, W)
+        if coords == "banded":
+            fine = self._at_points(times, pixel_centres(H, W, self.coords.device), H, W)
+            return replace_band(fine, self.render(times))
         feats = self.frame_features(times)
         pts = self._upsample(self.coords + self.deformation(times), H, W, "nearest")
         gxy = None
