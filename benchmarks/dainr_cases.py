@@ -75,8 +75,34 @@ def real_cine_extent(
     noise: float = 0.01,
     seed: int = 0,
 ) -> tuple[KSpaceData, np.ndarray]:
-    """k-space of the ``size`` truth inside a ``size/factor`` grid's extent, as data of
-    that coarse grid (trajectory in its radians/pixel), and the fine truth.
+    """The real cine's :func:`extent_case`."""
+    return extent_case(
+        cine_truth(size, frames, seed), "real cine", factor, spokes, coils, noise, seed
+    )
+
+
+def perfusion_extent(
+    factor: int = 2, spokes: int = 16, coils: int = 12, noise: float = 0.01, seed: int = 0
+) -> tuple[KSpaceData, np.ndarray]:
+    """The real-anatomy perfusion series' (128², 40 frames) :func:`extent_case`."""
+    from dainr.simulate.realistic import perfusion_case
+
+    truth = perfusion_case(spokes_per_frame=spokes, coils=coils, seed=seed).reference
+    return extent_case(truth, "real perfusion", factor, spokes, coils, noise, seed)
+
+
+def extent_case(
+    truth: np.ndarray,
+    name: str,
+    factor: int = 2,
+    spokes: int = 13,
+    coils: int = 12,
+    noise: float = 0.01,
+    seed: int = 0,
+) -> tuple[KSpaceData, np.ndarray]:
+    """k-space of the ``truth`` series ``[frames, size, size]`` inside a ``size/factor``
+    grid's extent, as data of that coarse grid (trajectory in its radians/pixel), and the
+    fine truth.
 
     Coarse pixel ``q`` covers fine pixels ``factor*q .. factor*q + factor-1`` (its
     centre, ``factor*q + (factor-1)/2``, is where the coarse grid's NUFFT puts it), so
@@ -86,8 +112,9 @@ def real_cine_extent(
     from dainr.physics.operator import RadialOperator
     from dainr.physics.trajectory import golden_angle_trajectory
 
+    truth = np.asarray(truth, dtype=np.complex64)
+    frames, size = truth.shape[0], truth.shape[-1]
     n = size // factor
-    truth = cine_truth(size, frames, seed)
     maps = birdcage_maps(coils, (size, size), radius=1.5)
     R = 2 * n
     traj = golden_angle_trajectory(frames * spokes, R)  # radians per coarse pixel
@@ -113,8 +140,8 @@ def real_cine_extent(
         reference=coarse_truth.astype(np.complex64),
         attrs={
             "spokes_per_frame": spokes,
-            "phantom": "real-cine-extent",
-            "description": f"real cine {size}^2 truth, "
+            "phantom": f"{name.replace(' ', '-')}-extent",
+            "description": f"{name} {size}^2 truth, "
             f"k-space of a {n}^2 extent, {spokes} spokes/frame, {coils} coils",
         },
     )

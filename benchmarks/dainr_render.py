@@ -1,9 +1,11 @@
 """DA-INR's r > 1 and in-between-frame renders scored against truth and simple interpolation.
 
     python benchmarks/dainr_render.py [--steps N] [--seeds 0 1] [--variants default jitter]
-        [--protocols spatial temporal] [--frames 25] [--spokes 13]
+        [--protocols spatial temporal] [--case cine|perfusion] [--frames 25] [--spokes S]
 
-Both on the real short-axis cine (benchmarks/dainr_cases.py; true coil maps):
+On the real short-axis cine (benchmarks/dainr_cases.py; true coil maps); the spatial
+protocol also on the real-anatomy perfusion series (``--case perfusion``: 40 frames,
+16 spokes/frame):
 
 * **spatial** (the paper's r = 2 protocol): k-space covering only a 64 x 64 grid's
   extent, made from the 128 x 128 truth; DA-INR fits the 64 x 64 grid and renders at
@@ -87,11 +89,16 @@ def gridding_fine(data: KSpaceData, truth: np.ndarray, maps_fine: np.ndarray) ->
 
 
 def spatial(args, variants) -> list[tuple[str, list]]:
-    from dainr_cases import real_cine_extent
+    from dainr_cases import perfusion_extent, real_cine_extent
 
     from dainr.simulate.coils import birdcage_maps
 
-    data, truth = real_cine_extent(128, 2, args.frames, args.spokes, args.coils, args.noise)
+    if args.case == "perfusion":
+        data, truth = perfusion_extent(2, args.spokes or 16, args.coils, args.noise)
+    else:
+        data, truth = real_cine_extent(
+            128, 2, args.frames, args.spokes or 13, args.coils, args.noise
+        )
     rows: dict[str, list] = {}
     rows.setdefault("zero-filled NuFFT at 128²", []).append(
         scores(gridding_fine(data, truth, birdcage_maps(args.coils, (128, 128), 1.5)), truth)
@@ -124,8 +131,9 @@ def spatial(args, variants) -> list[tuple[str, list]]:
 def temporal(args, variants) -> list[tuple[str, list]]:
     from dainr_cases import real_cine
 
-    full = real_cine(args.size, args.frames, args.spokes, args.coils, args.noise)
-    S, R = args.spokes, full.n_readout
+    S = args.spokes or 13
+    full = real_cine(args.size, args.frames, S, args.coils, args.noise)
+    R = full.n_readout
     keep = np.arange(0, args.frames, 2)
     spokes = (keep[:, None] * S + np.arange(S)[None]).reshape(-1)
     data = KSpaceData(
@@ -181,7 +189,10 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--frames", type=int, default=25)
     p.add_argument("--size", type=int, default=128, help="temporal protocol's matrix")
     p.add_argument("--coils", type=int, default=12)
-    p.add_argument("--spokes", type=int, default=13)
+    p.add_argument("--spokes", type=int, default=None, help="default: 13 (cine), 16 (perfusion)")
+    p.add_argument(
+        "--case", choices=["cine", "perfusion"], default="cine", help="spatial protocol's series"
+    )
     p.add_argument("--noise", type=float, default=0.01)
     p.add_argument("--steps", type=int, default=None, help="default: DA-INR's")
     p.add_argument("--seeds", type=int, nargs="+", default=[0, 1])
@@ -193,7 +204,8 @@ def main(argv: list[str] | None = None) -> int:
     for k in list(VARIANTS):
         VARIANTS[k] = {**VARIANTS[k], **common} if k != "default" else VARIANTS[k]
     print(
-        f"# real cine, {args.frames} frames, {args.coils} coils, {args.spokes} spokes/frame, "
+        f"# {args.case} (spatial), real cine (temporal), {args.frames} frames, {args.coils} coils, "
+        f"{args.spokes or 'default'} spokes/frame, "
         f"noise {args.noise}; {args.steps or 'default'} steps; seeds {args.seeds}; {date.today()}, "
         f"{platform.processor() or platform.machine()}, {torch.get_num_threads()} threads; "
         f"common {common}"
