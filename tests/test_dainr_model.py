@@ -14,7 +14,7 @@ from dainr.methods.dainr.features import (
 from dainr.methods.dainr.hashgrid import HashGrid
 from dainr.methods.dainr.model import DainrModel, feature_frames, neighbour_frames, pixel_centres
 from dainr.methods.dainr.networks import MLP
-from dainr.resample import fourier_upsample
+from dainr.resample import cubic_upsample, fourier_upsample
 
 
 def _model(features="frame", canonical_input="paper", F=5, ny=12, nx=10, C=8):
@@ -82,16 +82,20 @@ def test_nearest_upscale_repeats_deformation_and_renders_integer_times_exactly()
     torch.testing.assert_close(m.frames(torch.tensor([2])), lr)
 
 
-def test_banded_upscale_keeps_the_fitted_band_and_the_continuous_detail_beyond():
-    """r = 2 ``banded``: inside the acquisition grid's band the spectrum is the r = 1
-    frames' (zero-padded), outside it the ``continuous`` render's."""
+@pytest.mark.parametrize("beyond", ["continuous", "cubic"])
+def test_band_renders_keep_the_fitted_band_and_take_the_rest_beyond(beyond):
+    """r = 2 ``band+…``: inside the acquisition grid's band the spectrum is the r = 1
+    frames' (zero-padded), outside it the ``continuous`` render's / bicubic's."""
     m = _model()
     t = torch.tensor([1.0, 2.5])
     lr = m.render(t)
     with torch.no_grad():
-        banded = m.render(t, upscale=2.0, coords="banded")
-        cont = m.render(t, upscale=2.0, coords="continuous")
+        banded = m.render(t, upscale=2.0, coords=f"band+{beyond}")
         fourier = m.render(t, upscale=2.0, coords="fourier")
+        if beyond == "continuous":
+            other = m.render(t, upscale=2.0, coords="continuous")
+        else:
+            other = cubic_upsample(lr, 2 * lr.shape[-2], 2 * lr.shape[-1])
 
     def spec(x):
         return torch.fft.fftshift(torch.fft.fft2(x.to(torch.complex128)), dim=(-2, -1))
@@ -99,10 +103,11 @@ def test_banded_upscale_keeps_the_fitted_band_and_the_continuous_detail_beyond()
     ny, nx = lr.shape[-2:]
     band = torch.zeros(2 * ny, 2 * nx, dtype=torch.bool)
     band[ny // 2 : ny // 2 + ny + 1, nx // 2 : nx // 2 + nx + 1] = True  # split Nyquist incl.
-    sb, sc, sf = spec(banded), spec(cont), spec(fourier)
+    sb, so, sf = spec(banded), spec(other), spec(fourier)
     torch.testing.assert_close(sb[:, band], sf[:, band], atol=1e-3, rtol=1e-4)
-    torch.testing.assert_close(sb[:, ~band], sc[:, ~band], atol=1e-3, rtol=1e-4)
-    assert (sc[:, band] - sf[:, band]).abs().max() > 1e-2  # the two sources do differ there
+    torch.testing.assert_close(sb[:, ~band], so[:, ~band], atol=1e-3, rtol=1e-4)
+    assert (so[:, ~band]).abs().max() > 1e-2  # there is something beyond the band to take
+    assert (so[:, band] - sf[:, band]).abs().max() > 1e-2  # the two sources differ inside
     # the band is the r = 1 frames' own, pixel areas aligned
     torch.testing.assert_close(fourier, fourier_upsample(lr, 2 * ny, 2 * nx))
 

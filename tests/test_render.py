@@ -114,12 +114,12 @@ def test_cli_upscale_and_frames_between(tmp_path, tiny_data):
 
 
 def test_auto_coords_follow_the_fit(fitted):
-    """r > 1 reads a jitter-trained fit at the fine grid's own points, others banded."""
+    """r > 1 reads a jitter-trained fit at the fine grid's own points, others band+cubic."""
     from dainr.render import resolve_coords
 
     m, result = fitted
-    assert resolve_coords(m) == "banded"
-    assert render_result(m, result, upscale=2.0).attrs["render_coords"] == "banded"
+    assert resolve_coords(m) == "band+cubic"
+    assert render_result(m, result, upscale=2.0).attrs["render_coords"] == "band+cubic"
     jit = dainr.make_method(make_phantom_data(), "dainr", jitter=True, **TINY)
     assert resolve_coords(jit) == "continuous" and resolve_coords(jit, "nearest") == "nearest"
     np.testing.assert_array_equal(

@@ -4,7 +4,7 @@ import numpy as np
 import pytest
 import torch
 
-from dainr.resample import fourier_upsample, replace_band
+from dainr.resample import cubic_upsample, fourier_upsample, replace_band
 
 
 def _band_limited(positions_y, positions_x, n):
@@ -60,3 +60,18 @@ def test_replace_band_takes_the_band_from_one_image_and_the_rest_from_the_other(
     # an image whose band is already the coarse one's comes back unchanged
     same = fourier_upsample(coarse, 16, 20)
     torch.testing.assert_close(replace_band(same, coarse), same)
+
+
+def test_cubic_upsample_matches_interpolate_on_real_and_imaginary_parts():
+    gen = torch.Generator().manual_seed(0)
+    x = torch.randn(3, 2, 6, 5, dtype=torch.complex64, generator=gen)
+    up = cubic_upsample(x, 12, 9)
+    assert up.shape == (3, 2, 12, 9)
+
+    def interp(p):
+        return torch.nn.functional.interpolate(
+            p.reshape(6, 1, 6, 5), size=(12, 9), mode="bicubic", align_corners=False
+        ).reshape(3, 2, 12, 9)
+
+    torch.testing.assert_close(up.real, interp(x.real))
+    torch.testing.assert_close(up.imag, interp(x.imag))

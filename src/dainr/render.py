@@ -23,7 +23,7 @@ from .result import Reconstruction
 log = logging.getLogger(__name__)
 
 #: how a continuous model is read at r > 1 (DA-INR: see DainrModel.render)
-RENDER_COORDS = ("nearest", "continuous", "fourier", "banded")
+RENDER_COORDS = ("nearest", "continuous", "fourier", "band+continuous", "band+cubic")
 
 
 def supports_render(method) -> bool:
@@ -70,9 +70,10 @@ def render(
     §2.1). ``coords``: ``nearest`` (paper: deformed coordinates upsampled by nearest
     neighbour, features bilinearly), ``continuous`` (the representation evaluated at the
     finer grid's own pixel centres), ``fourier`` (the frames on the acquisition grid,
-    zero-padded in k-space), ``banded`` (``fourier``'s band, ``continuous`` beyond it) or
-    ``auto`` (the method's ``render_coords``: DA-INR renders ``continuous`` when it was
-    trained off the pixel centres, ``jitter``, else ``banded``; see :func:`resolve_coords`).
+    zero-padded in k-space), ``band+continuous`` / ``band+cubic`` (``fourier``'s band;
+    beyond it ``continuous``'s detail / bicubic interpolation's) or ``auto`` (the
+    method's ``render_coords``: DA-INR renders ``continuous`` when it was trained off the
+    pixel centres, ``jitter``, else ``band+cubic``; see :func:`resolve_coords`).
     """
     if not supports_render(method):
         raise ValueError(

@@ -59,6 +59,19 @@ def fourier_upsample(x: torch.Tensor, height: int, width: int) -> torch.Tensor:
     return torch.fft.ifft2(torch.fft.ifftshift(spec, dim=(-2, -1))) * scale
 
 
+def cubic_upsample(x: torch.Tensor, height: int, width: int) -> torch.Tensor:
+    """Complex images ``x[..., ny, nx]`` -> ``[..., height, width]`` by bicubic
+    interpolation of the real and imaginary parts, pixel areas aligned."""
+    ny, nx = x.shape[-2:]
+    lead = x.shape[:-2]
+    planes = torch.view_as_real(x.to(torch.complex64).reshape(-1, ny, nx)).permute(0, 3, 1, 2)
+    up = torch.nn.functional.interpolate(
+        planes, size=(height, width), mode="bicubic", align_corners=False
+    )
+    out = torch.view_as_complex(up.permute(0, 2, 3, 1).contiguous())
+    return out.reshape(*lead, height, width)
+
+
 def _band_mask(n: int, n_out: int, device: torch.device) -> torch.Tensor:
     """Bool ``[n_out]``: the centred bins a grid of ``n`` covers (both halves of an even
     grid's split Nyquist bin included)."""
@@ -81,4 +94,4 @@ def replace_band(fine: torch.Tensor, coarse: torch.Tensor) -> torch.Tensor:
     return torch.fft.ifft2(torch.fft.ifftshift(spec, dim=(-2, -1)))
 
 
-__all__ = ["fourier_upsample", "replace_band"]
+__all__ = ["cubic_upsample", "fourier_upsample", "replace_band"]

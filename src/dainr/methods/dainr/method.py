@@ -467,12 +467,14 @@ class DainrMethod(Method):
     def render_coords(self) -> str:
         """How :func:`dainr.render.render` reads this fit at r > 1 by default: at the fine
         grid's own points when it was trained off the pixel centres (``jitter``), else
-        ``banded``: the r = 1 frames' spectrum inside the acquisition grid's band, the
-        representation's continuous detail beyond it. On the real cine's r = 2 protocol
-        (seeds 0/1/2) that beat bicubic upsampling of the r = 1 frames by 0.19-0.28 dB
-        robust and 0.46-0.53 dB motion PSNR, where the paper's ``nearest`` lost 1.2 dB
-        (benchmarks/README.md, "r = 2 renders, session 5")."""
-        return "continuous" if self.config.jitter else "banded"
+        ``band+cubic``: the r = 1 frames' spectrum inside the acquisition grid's band (what
+        the data measured, kept exactly), and beyond it what bicubic interpolation of the
+        frames extrapolates. On the r = 2 protocols (k-space of a 64² extent, 128² truth,
+        seeds 0/1) that beat bicubic upsampling by 0.29 dB on the real cine and 0.16 dB on
+        the perfusion series. The network's own detail beyond the band
+        (``band+continuous``) gave +0.24 and -0.11 dB, the paper's ``nearest`` -1.2 and
+        -1.3 dB (benchmarks/README.md, "Session 5")."""
+        return "continuous" if self.config.jitter else "band+cubic"
 
     def current_frames(self) -> torch.Tensor:
         times = torch.arange(self.prep.n_frames, dtype=torch.float32, device=self.prep.device)

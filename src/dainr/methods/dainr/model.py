@@ -17,7 +17,7 @@ from torch import nn
 from torch.nn import functional as nnf
 
 from ...render import RENDER_COORDS
-from ...resample import fourier_upsample, replace_band
+from ...resample import cubic_upsample, fourier_upsample, replace_band
 from .encoding import FrequencyEncoding
 from .hashgrid import HashGrid
 from .networks import MLP
@@ -180,8 +180,10 @@ class DainrModel(nn.Module):
         one only with ``DainrConfig.jitter``). ``coords="fourier"``: the images on the
         image grid, upsampled by zero-padding their spectra
         (:func:`dainr.resample.fourier_upsample`): the band the data measured, nothing
-        invented beyond it. ``coords="banded"``: that band, and beyond it the
-        ``continuous`` render's detail (:func:`dainr.resample.replace_band`).
+        invented beyond it. ``coords="band+continuous"``: that band, and beyond it the
+        ``continuous`` render's detail (:func:`dainr.resample.replace_band`);
+        ``coords="band+cubic"``: that band, and beyond it what bicubic interpolation of
+        the images extrapolates.
         """
         if coords not in RENDER_COORDS:
             raise ValueError(f"coords must be one of {', '.join(RENDER_COORDS)}, got {coords!r}")
@@ -203,9 +205,12 @@ class DainrModel(nn.Module):
             return self._at_points(times, pixel_centres(H, W, self.coords.device), H, W)
         if coords == "fourier":
             return fourier_upsample(self.render(times), H, W)
-        if coords == "banded":
+        if coords == "band+continuous":
             fine = self._at_points(times, pixel_centres(H, W, self.coords.device), H, W)
             return replace_band(fine, self.render(times))
+        if coords == "band+cubic":
+            coarse = self.render(times)
+            return replace_band(cubic_upsample(coarse, H, W), coarse)
         feats = self.frame_features(times)
         pts = self._upsample(self.coords + self.deformation(times), H, W, "nearest")
         gxy = None
