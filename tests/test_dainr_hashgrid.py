@@ -184,3 +184,11 @@ def test_row_wise_path_matches_packed_path():
     torch.testing.assert_close(out64.float(), out, atol=1e-5, rtol=1e-5)
     torch.testing.assert_close(grid64.table.grad.float(), g_table, atol=1e-4, rtol=1e-4)
     torch.testing.assert_close(xy64.grad.float(), g_xy, atol=1e-3, rtol=1e-4)
+
+
+def test_nan_points_give_nan_features_not_an_index_error():
+    """A diverged deformation must surface as a NaN loss the loop reports."""
+    grid = HashGrid(n_levels=3, log2_size=6, base_resolution=4)
+    xy = torch.tensor([[0.1, 0.2], [float("nan"), 0.3]])
+    out = grid(xy)
+    assert torch.isfinite(out[0]).all() and torch.isnan(out[1]).all()

@@ -153,7 +153,9 @@ class HashGrid(nn.Module):
         autograd through ``xy``) and the cell's lower corner ``[2, L, N]`` (integers)."""
         u = ((xy.to(torch.float32) + 1.0) * 0.5).clamp(0.0, 1.0)
         pos = u.t()[:, None, :] * self._scale[None, :, None] + 0.5  # [2, L, N]
-        g = torch.floor(pos.detach())
+        # A diverged fit's NaN positions get cell 0 (NaN is no index), and keep NaN
+        # weights, so the output is NaN and the loop reports the divergence.
+        g = torch.floor(pos.detach()).nan_to_num_(0.0)
         return pos - g, g.to(self._index_dtype)  # d w / d pos = 1
 
     def _rows(self, x0: torch.Tensor, y0: torch.Tensor) -> torch.Tensor:
