@@ -35,14 +35,11 @@ def _pad_axis(spec: torch.Tensor, axis: int, n_out: int) -> torch.Tensor:
     return out
 
 
-def fourier_upsample(x: torch.Tensor, height: int, width: int) -> torch.Tensor:
-    """Complex images ``x[..., ny, nx]`` -> ``[..., height, width]`` (each at least as
-    large) by zero-padding their centred spectra, pixel areas aligned."""
+def _upsampled_spectrum(x: torch.Tensor, height: int, width: int) -> torch.Tensor:
+    """The centred spectrum (``fftshift`` order) of :func:`fourier_upsample`'s result."""
     ny, nx = x.shape[-2:]
     if height < ny or width < nx:
         raise ValueError(f"fourier_upsample only enlarges: {ny}x{nx} -> {height}x{width}")
-    if (height, width) == (ny, nx):
-        return x
     x = x.to(torch.complex64) if not x.is_complex() else x
     spec = torch.fft.fftshift(torch.fft.fft2(x), dim=(-2, -1))
     for axis, n, n_out in ((-2, ny, height), (-1, nx, width)):
@@ -55,8 +52,20 @@ def fourier_upsample(x: torch.Tensor, height: int, width: int) -> torch.Tensor:
         shape = [1] * spec.ndim
         shape[axis] = n_out
         spec = spec * ramp.reshape(shape)
-    scale = (height * width) / (ny * nx)  # ifft2 divides by the larger grid's size
-    return torch.fft.ifft2(torch.fft.ifftshift(spec, dim=(-2, -1))) * scale
+    return spec * ((height * width) / (ny * nx))  # ifft2 divides by the larger grid's size
+
+
+def _image(spec: torch.Tensor) -> torch.Tensor:
+    """Images of centred spectra."""
+    return torch.fft.ifft2(torch.fft.ifftshift(spec, dim=(-2, -1)))
+
+
+def fourier_upsample(x: torch.Tensor, height: int, width: int) -> torch.Tensor:
+    """Complex images ``x[..., ny, nx]`` -> ``[..., height, width]`` (each at least as
+    large) by zero-padding their centred spectra, pixel areas aligned."""
+    if (height, width) == tuple(x.shape[-2:]):
+        return x
+    return _image(_upsampled_spectrum(x, height, width))
 
 
 def cubic_upsample(x: torch.Tensor, height: int, width: int) -> torch.Tensor:
@@ -86,12 +95,10 @@ def replace_band(fine: torch.Tensor, coarse: torch.Tensor) -> torch.Tensor:
     :func:`fourier_upsample`): the band from one image, the detail beyond from the other."""
     H, W = fine.shape[-2:]
     ny, nx = coarse.shape[-2:]
-    up = fourier_upsample(coarse, H, W)
-    spec_f = torch.fft.fftshift(torch.fft.fft2(fine.to(up.dtype)), dim=(-2, -1))
-    spec_c = torch.fft.fftshift(torch.fft.fft2(up), dim=(-2, -1))
+    spec_c = _upsampled_spectrum(coarse, H, W)
+    spec_f = torch.fft.fftshift(torch.fft.fft2(fine.to(spec_c.dtype)), dim=(-2, -1))
     band = _band_mask(ny, H, fine.device)[:, None] & _band_mask(nx, W, fine.device)[None, :]
-    spec = torch.where(band, spec_c, spec_f)
-    return torch.fft.ifft2(torch.fft.ifftshift(spec, dim=(-2, -1)))
+    return _image(torch.where(band, spec_c, spec_f))
 
 
 __all__ = ["cubic_upsample", "fourier_upsample", "replace_band"]
