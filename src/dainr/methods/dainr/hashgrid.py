@@ -151,7 +151,7 @@ class HashGrid(nn.Module):
     def _cells(self, xy: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
         """Each point's fractional position in its cell ``[2, L, N]`` (x, y; float32, with
         autograd through ``xy``) and the cell's lower corner ``[2, L, N]`` (integers)."""
-        u = ((xy.to(torch.float32) + 1.0) * 0.5).clamp(0.0, 1.0)
+        u = _unit(xy).clamp(0.0, 1.0)
         pos = u.t()[:, None, :] * self._scale[None, :, None] + 0.5  # [2, L, N]
         # A diverged fit's NaN positions get cell 0 (NaN is no index), and keep NaN
         # weights, so the output is NaN and the loop reports the divergence.
@@ -200,7 +200,7 @@ class HashGrid(nn.Module):
 
     def forward(self, xy: torch.Tensor) -> torch.Tensor:
         if self._tcnn is not None:
-            u = ((xy.to(torch.float32) + 1.0) * 0.5).clamp(0.0, 1.0)
+            u = _unit(xy).clamp(0.0, 1.0)
             # tiny-cuda-nn's module reads its parameters from ``.params``: hand it this
             # grid's table, flattened (a view: gradients flow back into ``table``).
             self._tcnn.params = self.table.reshape(-1)
@@ -211,6 +211,11 @@ class HashGrid(nn.Module):
     def table_values(self) -> torch.Tensor:
         """The parameter table ``[rows, F]`` (the same layout on every backend)."""
         return self.table.detach()
+
+
+def _unit(xy: torch.Tensor) -> torch.Tensor:
+    """Image coordinates in ``[-1, 1]`` -> the grid's unit square (float32, unclamped)."""
+    return (xy.to(torch.float32) + 1.0) * 0.5
 
 
 class _Encode(torch.autograd.Function):
@@ -282,7 +287,7 @@ class _Encode(torch.autograd.Function):
             g_w = torch.stack(((d_wx * grad).sum(-1), (d_wy * grad).sum(-1)))  # [2, L, N]
             # d w / d xy = scale / 2 inside the field of view; clamped points get none
             g_u = (g_w * grid._scale[None, :, None].to(g_w.dtype)).sum(1).t() * 0.5  # [N, 2]
-            u = (xy.detach().to(torch.float32) + 1.0) * 0.5
+            u = _unit(xy.detach())
             inside = (u >= 0.0) & (u <= 1.0)
             g_xy = (g_u * inside).to(xy.dtype)
         return None, g_xy, None
