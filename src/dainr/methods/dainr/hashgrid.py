@@ -160,17 +160,19 @@ class HashGrid(nn.Module):
 
     def _rows(self, x0: torch.Tensor, y0: torch.Tensor) -> torch.Tensor:
         """Table rows ``[4, L, N]`` of the cells whose lower corners are ``(x0, y0)``."""
-        parts = []
         nd = self._n_dense
         dt = x0.dtype
+        # Written in place into one tensor: stacking the corners and concatenating the
+        # dense and hashed levels copied the whole index array twice per step.
+        rows = torch.empty((4, *x0.shape), dtype=dt, device=x0.device)
         if nd > 0:
+            dense = rows[:, :nd]
             base = x0[:nd] + y0[:nd] * self._res[:nd, None].to(dt)
-            idx = base[None] + self._dense_corner[:, :nd, None].to(dt)  # + (0, 1, res, res + 1)
+            torch.add(base[None], self._dense_corner[:, :nd, None].to(dt), out=dense)
             # The vertex one past the last column wraps into the next row (tiny-cuda-nn's
             # dense indexing does the same): one subtraction is a full modulo here.
             size = self._size[None, :nd, None].to(dt)
-            idx = torch.where(idx >= size, idx - size, idx)
-            parts.append(idx + self._offset[None, :nd, None].to(dt))
+            dense.sub_(size * (dense >= size))
         if nd < self.n_levels:
             # Sizes of hashed levels are T = 2^k, so "mod T" keeps the low k bits, and the
             # low bits of y * prime depend only on the low bits of y and of the prime.
@@ -180,9 +182,10 @@ class HashGrid(nn.Module):
             hx0, hx1 = xs & mask, (xs + 1) & mask
             hy0 = (ys * prime) & mask
             hy1 = (hy0 + prime) & mask
-            idx = torch.stack((hx0 ^ hy0, hx1 ^ hy0, hx0 ^ hy1, hx1 ^ hy1))
-            parts.append(idx + self._offset[None, nd:, None].to(dt))
-        return torch.cat(parts, dim=1) if len(parts) > 1 else parts[0]
+            for k, (hx, hy) in enumerate(((hx0, hy0), (hx1, hy0), (hx0, hy1), (hx1, hy1))):
+                torch.bitwise_xor(hx, hy, out=rows[k, nd:])
+        rows.add_(self._offset[None, :, None].to(dt))
+        return rows
 
     def corners(self, xy: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
         """Table rows ``[4, L, N]`` (int32) and bilinear weights ``[4, L, N]`` of every point.
@@ -270,10 +273,16 @@ class _Encode(torch.autograd.Function):
         if table.requires_grad:
             if table.grad is None:
                 table.grad = torch.zeros_like(table)
-            g1 = grad * wy  # the two upper corners' share
-            g0 = grad - g1
-            c1, c3 = g0 * wx, g1 * wx
-            contrib = torch.stack((g0 - c1, c1, g1 - c3, c3))  # [4, L, N, F]
+            # the four corners' shares (g0 - c1, c1, g1 - c3, c3), g1 = grad * wy the two
+            # upper corners', g0 = grad - g1 the lower, c = g * wx: formed in one buffer
+            contrib = torch.empty((4, *grad.shape), dtype=grad.dtype, device=grad.device)
+            g0, c1, g1, c3 = contrib.unbind(0)
+            torch.mul(grad, wy, out=g1)
+            torch.sub(grad, g1, out=g0)
+            torch.mul(g0, wx, out=c1)
+            torch.mul(g1, wx, out=c3)
+            g0.sub_(c1)
+            g1.sub_(c3)
             flat = rows.reshape(-1)
             if ctx.packed:
                 contrib = torch.view_as_complex(contrib.view(-1, 2))
