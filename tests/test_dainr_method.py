@@ -11,7 +11,7 @@ import dainr
 from dainr.config import from_dict, to_dict
 from dainr.methods import get_method
 from dainr.methods.dainr import DainrConfig, DainrMethod
-from dainr.methods.dainr.method import native_bf16
+from dainr.methods.dainr.method import default_steps, native_bf16, resolve_config
 from dainr.metrics import score_series
 from dainr.simulate import SimulationConfig, simulate_phantom
 
@@ -22,8 +22,8 @@ def test_registered_and_config_round_trips():
     cls, cfg_cls = get_method("dainr")
     assert cls is DainrMethod and cfg_cls is DainrConfig
     cfg = DainrConfig()
-    # 850 steps, not the paper's 1000: the 90 s budget (DainrConfig.steps)
-    assert (cfg.steps, cfg.lr, cfg.optimizer, cfg.frames_per_step) == (850, 1e-3, "adamw", 1)
+    # steps follow the frame count (DainrConfig.steps_per_frame), 850 at 25 frames
+    assert (cfg.steps, cfg.lr, cfg.optimizer, cfg.frames_per_step) == (None, 1e-3, "adamw", 1)
     assert (cfg.hash_levels, cfg.hash_log2_size, cfg.hash_features, cfg.hash_base_resolution) == (
         16,
         19,
@@ -38,6 +38,18 @@ def test_registered_and_config_round_trips():
     assert DainrConfig(hash_finest_resolution=None).growth == 2.0
 
 
+def test_default_steps_follow_the_frame_count():
+    cfg = DainrConfig()
+    # 34 visits per frame: 850 at 25 frames (the 90 s budget), 1632 at 48; never below 850
+    assert [default_steps(cfg, f) for f in (8, 16, 25, 26, 40, 48)] == [
+        850, 850, 850, 884, 1360, 1632
+    ]  # fmt: skip
+    assert default_steps(DainrConfig(steps=300), 48) == 300  # an explicit count wins
+    assert default_steps(DainrConfig(steps_per_frame=10, min_steps=100), 25) == 250
+    resolved = resolve_config(cfg, torch.device("cpu"), n_frames=40)
+    assert resolved.steps == 1360 and resolve_config(cfg, torch.device("cpu")).steps is None
+
+
 @pytest.mark.parametrize(
     "field,value",
     [
@@ -47,6 +59,8 @@ def test_registered_and_config_round_trips():
         ("lr_schedule", "step"),
         ("optimizer", "sgd"),
         ("steps", 0),
+        ("steps_per_frame", 0.0),
+        ("min_steps", 0),
         ("frames_per_step", 0),
         ("hash_backend", "cuda"),
         ("mlp_precision", "fp16"),
@@ -182,6 +196,12 @@ def test_config_is_stored_with_the_result(tiny_data):
     # "auto" choices are resolved: the stored config says what ran
     expected = "bf16" if native_bf16(torch.device("cpu")) else "fp32"
     assert r.config["mlp_precision"] == expected and r.config["hash_backend"] == "torch"
+
+
+def test_frame_derived_steps_are_run_and_recorded(tiny_data):
+    over = TINY | {"steps_per_frame": 0.5, "min_steps": 2}
+    r = dainr.reconstruct(tiny_data, "dainr", device="cpu", **over)
+    assert len(r.frames) == 6 and r.config["steps"] == 3 == r.steps_done  # 0.5 x 6 frames
 
 
 def test_bf16_mlps_fit_like_fp32(tiny_data):

@@ -30,13 +30,21 @@ class DainrConfig:
     """DA-INR settings. "paper" is the MICCAI text (§2.1, §3.4); "released" is the
     authors' code (github 9B8DY6/DA_INR: solver.py, option.py, basicnet_hash_dnerf.py)."""
 
-    #: optimisation steps (released max_steps 1001; the paper's 1000). 850 keeps a 128² x
-    #: 25-frame fit within 90 s on a 2-core CPU. The lr is constant, so it is the 1000-step
-    #: fit stopped early: on the realistic cases (seeds 0 | 1, benchmarks/README.md, "The
-    #: 90 s budget") real cine 5 / 13 / 21 spokes 34.75 | 34.77, 37.89 | 37.95, 39.35 |
-    #: 39.49 dB against 34.76 | 34.71, 37.91 | 37.96, 39.37 | 39.48 at 1000; perfusion
-    #: 43.47 | 43.09 against 43.64 | 43.45 (GRASP: 33.89, 37.50, 39.16, 41.01)
-    steps: int = 850
+    #: optimisation steps; None (default): ``steps_per_frame`` steps per frame of the
+    #: series, at least ``min_steps`` (the released code's max_steps 1001 and the paper's
+    #: 1000 for any series). One random frame per step: a fixed count leaves long series
+    #: with few visits per frame (1000 steps, 48 frames: 21).
+    steps: int | None = None
+    #: steps per frame when ``steps`` is None: 34 is 850 steps at 25 frames, which keeps
+    #: a 128² x 25-frame fit within 90 s on a 2-core CPU. The lr is constant, so it is
+    #: the 1000-step fit stopped early: on the realistic cases (seeds 0 | 1,
+    #: benchmarks/README.md, "The 90 s budget") real cine 5 / 13 / 21 spokes 34.75 |
+    #: 34.77, 37.89 | 37.95, 39.35 | 39.49 dB against 34.76 | 34.71, 37.91 | 37.96, 39.37
+    #: | 39.48 at 1000 (GRASP: 33.89, 37.50, 39.16)
+    steps_per_frame: float = 34.0
+    #: the fewest steps ``steps=None`` gives: series shorter than 25 frames keep the
+    #: step count measured on the 25-frame cases (fewer were not measured)
+    min_steps: int = 850
     lr: float = 1e-3  #: released: AdamW, lr 1e-3 (no schedule: its StepLR step 2000 > steps)
     #: learning rate of the hash table (None = lr, as the released code: one lr for every
     #: parameter). Instant-NGP trains its tables at 1e-2. At 128², 1000 steps, 2% held
@@ -153,8 +161,14 @@ class DainrConfig:
                 raise ValueError(
                     f"DainrConfig.{name} must be one of {', '.join(allowed)}, got {value!r}"
                 )
+        if self.steps is not None and self.steps < 1:
+            raise ValueError(f"DainrConfig.steps must be at least 1 (or None), got {self.steps}")
+        if self.steps_per_frame <= 0:
+            raise ValueError(
+                f"DainrConfig.steps_per_frame must be > 0, got {self.steps_per_frame}"
+            )
         for name in (
-            "steps",
+            "min_steps",
             "frames_per_step",
             "deform_layers",
             "canon_layers",
@@ -207,8 +221,21 @@ def native_bf16(device: torch.device) -> bool:
         return False
 
 
-def resolve_config(cfg: DainrConfig, device: torch.device) -> DainrConfig:
-    """``cfg`` with its ``auto`` choices made for ``device`` (what a result records)."""
+def default_steps(cfg: DainrConfig, n_frames: int) -> int:
+    """The steps of a fit of ``n_frames`` frames: ``cfg.steps``, or when that is None
+    ``steps_per_frame`` per frame and at least ``min_steps``."""
+    if cfg.steps is not None:
+        return int(cfg.steps)
+    return max(int(cfg.min_steps), math.ceil(cfg.steps_per_frame * n_frames))
+
+
+def resolve_config(
+    cfg: DainrConfig, device: torch.device, n_frames: int | None = None
+) -> DainrConfig:
+    """``cfg`` with its ``auto`` choices made for ``device`` and, given the series' frame
+    count, its step count (what a result records)."""
+    if cfg.steps is None and n_frames is not None:
+        cfg = dataclasses.replace(cfg, steps=default_steps(cfg, n_frames))
     if "auto" not in (cfg.mlp_precision, cfg.hash_backend):
         return cfg
     precision = cfg.mlp_precision
@@ -336,7 +363,7 @@ class DainrMethod(Method):
     stateful = ("model", "optimizer")
 
     def __init__(self, prep: PreparedSeries, config: DainrConfig):
-        super().__init__(prep, resolve_config(config, prep.device))
+        super().__init__(prep, resolve_config(config, prep.device, prep.n_frames))
         self.model = build_model(prep, self.config)
         self.optimizer = make_optimizer(self.model, self.config)
         self._base_lrs = [g["lr"] for g in self.optimizer.param_groups]
