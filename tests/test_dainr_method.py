@@ -352,3 +352,28 @@ def test_a_checkpoint_without_an_average_starts_it_from_its_weights(tiny_data):
     b = dainr.make_method(tiny_data, "dainr", **TINY)
     b.load_state_dict(old)
     torch.testing.assert_close(b.current_frames(), a.current_frames())
+
+
+def test_grasp_prior_is_computed_once_per_data(tiny_data, monkeypatch):
+    from dainr.methods import grasp
+    from dainr.methods.dainr import method as dm
+    from dainr.prepare import prepare_series
+
+    runs = []
+    real_init = grasp.GraspMethod.__init__
+
+    def counting_init(self, *a, **k):
+        runs.append(1)
+        real_init(self, *a, **k)
+
+    monkeypatch.setattr(grasp.GraspMethod, "__init__", counting_init)
+    monkeypatch.setattr(dm, "_PRIOR_CACHE", type(dm._PRIOR_CACHE)())
+    first = dm.grasp_prior(prepare_series(tiny_data, device="cpu"), 5)
+    again = dm.grasp_prior(prepare_series(tiny_data, device="cpu"), 5)  # a new preparation
+    assert len(runs) == 1 and torch.equal(first, again)
+    again.zero_()  # the caller's copy: the cached prior is untouched
+    assert torch.equal(dm.grasp_prior(prepare_series(tiny_data, device="cpu"), 5), first)
+    # other training spokes (a held-out split), other iterations: computed anew
+    dm.grasp_prior(prepare_series(tiny_data, device="cpu", holdout=0.1), 5)
+    dm.grasp_prior(prepare_series(tiny_data, device="cpu"), 6)
+    assert len(runs) == 3

@@ -4,9 +4,11 @@ from __future__ import annotations
 
 import contextlib
 import dataclasses
+import hashlib
 import logging
 import math
 import time
+from collections import OrderedDict
 from dataclasses import dataclass
 
 import torch
@@ -164,9 +166,7 @@ class DainrConfig:
         if self.steps is not None and self.steps < 1:
             raise ValueError(f"DainrConfig.steps must be at least 1 (or None), got {self.steps}")
         if self.steps_per_frame <= 0:
-            raise ValueError(
-                f"DainrConfig.steps_per_frame must be > 0, got {self.steps_per_frame}"
-            )
+            raise ValueError(f"DainrConfig.steps_per_frame must be > 0, got {self.steps_per_frame}")
         for name in (
             "min_steps",
             "frames_per_step",
@@ -257,20 +257,50 @@ def feature_images(prep: PreparedSeries, cfg: DainrConfig) -> torch.Tensor:
     return prep.gridding if prep.gridding_all is None else prep.gridding_all
 
 
+#: The GRASP priors of this process's latest fits, by the content they were computed
+#: from: ensemble members (and refits of the same data) share one prior instead of
+#: spending the same ~15 s each. Small (one complex series each).
+_PRIOR_CACHE: OrderedDict[str, torch.Tensor] = OrderedDict()
+_PRIOR_CACHE_SIZE = 2
+
+
+def _prior_key(prep: PreparedSeries, iterations: int) -> str:
+    """A digest of everything the prior depends on: the training samples (held-out ones
+    are zero there and in the weights), the weights, trajectory, maps and the solver."""
+    h = hashlib.blake2b(digest_size=16)
+    for t in (prep.kspace, prep.dcf, prep.op.omega, prep.op.maps):
+        a = t.detach().cpu().contiguous()
+        h.update(repr((a.dtype, tuple(a.shape))).encode())
+        h.update(a.numpy().data)
+    backend = prep.op.backend
+    solver = (iterations, type(backend).__name__, getattr(backend, "eps", None), str(prep.device))
+    h.update(repr(solver).encode())
+    return h.hexdigest()
+
+
 @torch.no_grad()
 def grasp_prior(prep: PreparedSeries, iterations: int) -> torch.Tensor:
     """GRASP's frames of the training spokes, at its default lambda rule.
 
     Training spokes only: GRASP is fitted to the data, so the features would otherwise
-    carry the held-out spokes into the model that the held-out loss judges.
+    carry the held-out spokes into the model that the held-out loss judges. The same
+    data give the same prior: it is computed once per process (see ``_PRIOR_CACHE``).
     """
     from ..grasp import GraspConfig, GraspMethod
 
+    key = _prior_key(prep, iterations)
+    if key in _PRIOR_CACHE:
+        _PRIOR_CACHE.move_to_end(key)
+        log.info("GRASP prior of these data computed before: reused")
+        return _PRIOR_CACHE[key].clone()
     grasp = GraspMethod(prep, GraspConfig(solver="pdhg", pdhg_iterations=iterations))
     for s in range(grasp.total_steps):
         grasp.step(s)
     frames = grasp.current_frames()
     grasp.release()
+    _PRIOR_CACHE[key] = frames.clone()
+    while len(_PRIOR_CACHE) > _PRIOR_CACHE_SIZE:
+        _PRIOR_CACHE.popitem(last=False)
     return frames
 
 
