@@ -88,7 +88,15 @@ def run(
     from dainr.metrics import robust_psnr, score_series
     from dainr.session import FitSpec, fit_stream
 
-    spec = FitSpec(method=method, overrides=overrides, seed=seed, holdout=holdout, early_stop=0)
+    # held-out losses at the snapshots' steps, so that every scored step has both
+    spec = FitSpec(
+        method=method,
+        overrides=overrides,
+        seed=seed,
+        holdout=holdout,
+        holdout_every=every if holdout else None,
+        early_stop=0,
+    )
     scores, result = {}, None
     t = time.perf_counter()
     steps = overrides.get("steps", 1000)
