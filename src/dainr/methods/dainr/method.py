@@ -32,20 +32,19 @@ class DainrConfig:
     """DA-INR settings. "paper" is the MICCAI text (§2.1, §3.4); "released" is the
     authors' code (github 9B8DY6/DA_INR: solver.py, option.py, basicnet_hash_dnerf.py)."""
 
-    #: optimisation steps; None (default): ``steps_per_frame`` steps per frame of the
-    #: series, at least ``min_steps`` (the released code's max_steps 1001 and the paper's
-    #: 1000 for any series). One random frame per step: a fixed count leaves long series
-    #: with few visits per frame (1000 steps, 48 frames: 21).
+    #: optimisation steps; None (default): ``steps_per_frame`` per frame of the series,
+    #: at least ``min_steps``. One random frame is fitted per step, so a fixed count
+    #: gives long series few visits per frame (850 steps: 34 at 25 frames, 18 at 48).
     steps: int | None = None
-    #: steps per frame when ``steps`` is None: 34 is 850 steps at 25 frames, which keeps
-    #: a 128² x 25-frame fit within 90 s on a 2-core CPU. The lr is constant, so it is
-    #: the 1000-step fit stopped early: on the realistic cases (seeds 0 | 1,
-    #: benchmarks/README.md, "The 90 s budget") real cine 5 / 13 / 21 spokes 34.75 |
-    #: 34.77, 37.89 | 37.95, 39.35 | 39.49 dB against 34.76 | 34.71, 37.91 | 37.96, 39.37
-    #: | 39.48 at 1000 (GRASP: 33.89, 37.50, 39.16)
+    #: steps per frame when ``steps`` is None. 34 is 850 steps at 25 frames, which keeps
+    #: a 128² x 25-frame fit near the 90 s budget on a 2-core CPU; there 1000 steps gained
+    #: at most 0.05 dB (real cine 5 / 13 / 21 spokes, seeds 0 | 1: 34.75 | 34.77, 37.89 |
+    #: 37.95, 39.35 | 39.49 dB; GRASP 33.89, 37.50, 39.16). On the 40-frame perfusion case
+    #: 34 per frame (1360 steps) scored 44.24 | 43.93 dB against 43.47 | 43.09 at a fixed
+    #: 850 (GRASP 41.01): benchmarks/README.md, "Session 6"
     steps_per_frame: float = 34.0
     #: the fewest steps ``steps=None`` gives: series shorter than 25 frames keep the
-    #: step count measured on the 25-frame cases (fewer were not measured)
+    #: count measured on the 25-frame cases (fewer were not measured)
     min_steps: int = 850
     lr: float = 1e-3  #: released: AdamW, lr 1e-3 (no schedule: its StepLR step 2000 > steps)
     #: learning rate of the hash table (None = lr, as the released code: one lr for every
