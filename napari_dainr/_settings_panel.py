@@ -39,8 +39,11 @@ class SettingsPanel(QWidget):
             choices=methods,
             value=DEFAULT_METHOD if DEFAULT_METHOD in methods else methods[0],
         )
-        # 0 shows as "method default": for methods that derive their step count
-        self.steps = SpinBox(label="steps", min=0, max=10_000_000, value=1000)
+        # 0 shows as "method default": for methods that derive their step count (DA-INR's
+        # follows the frame count). A float box without decimals: magicgui's integer
+        # SpinBox is superqt's QLargeIntSpinBox, which shows no special-value text.
+        self.steps = FloatSpinBox(label="steps", min=0, max=10_000_000, step=1, value=1000)
+        self.steps.native.setDecimals(0)
         self.steps.native.setSpecialValueText("method default")
         self.device = ComboBox(label="device", choices=["auto", "cpu", "cuda"], value="auto")
         self.device.tooltip = "auto: a CUDA GPU when there is one, else the CPU"

@@ -125,6 +125,21 @@ def test_heldout_and_early_stop_settings_reach_the_fit(viewer_widget):
     assert widget.fit_request().spec.holdout is None
 
 
+def test_steps_box_says_method_default_and_passes_a_count(viewer_widget):
+    viewer, widget = viewer_widget
+    steps = widget.settings.steps
+    for method in ("dainr", "grasp"):  # both derive their step count
+        widget.settings.method_box.value = method
+        assert steps.native.text() == "method default"
+        assert "steps" not in widget.fit_request().overrides
+    widget.settings.method_box.value = "dainr"
+    steps.value = 120
+    assert steps.native.text() == "120"
+    assert widget.fit_request().overrides["steps"] == 120
+    widget.settings.method_box.value = "tddip"  # a fixed default is shown as the number
+    assert steps.native.text() == "10000"
+
+
 def test_contrast_is_set_once_then_kept(qtbot, dainr_widget):
     viewer, widget = dainr_widget
     widget.settings.steps.value = 6
