@@ -20,7 +20,8 @@ features alone (``feature_values=0``); ``gridding`` -- the paper's features from
 frame's gridding image (session 3's defaults); ``released`` -- also one lr for every parameter, no weight averaging (the
 defaults before session 3); ``ema`` -- ``released`` plus ``ema=0.97``; ``ema+hash_lr`` --
 also ``hash_lr=0.01`` (= ``gridding``); ``hash16``, ``hash17``, ``hash19`` -- the
-default with a table of 2^16, 2^17, 2^19 rows per level. ``--grasp`` adds GRASP at its defaults as the
+default with a table of 2^16, 2^17, 2^19 rows per level; ``prior100`` -- a GRASP prior of 100
+primal-dual iterations instead of 60. ``--grasp`` adds GRASP at its defaults as the
 classical reference. Every fit runs ``--steps``; a snapshot every ``--every`` steps is
 scored against the truth (robust PSNR, mean over frames), and with ``--holdout F`` the
 held-out loss of the same steps is printed below, with the step the engine chose.
@@ -49,6 +50,7 @@ CONFIGS = {
     "hash16": {"hash_log2_size": 16},
     "hash17": {"hash_log2_size": 17},
     "hash19": {"hash_log2_size": 19},
+    "prior100": {"prior_iterations": 100},
 }
 SPOKES = {"cine5": 5, "cine13": 13, "cine21": 21}
 

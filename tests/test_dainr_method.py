@@ -162,9 +162,10 @@ def test_features_come_from_grasps_frames_by_default(tiny_data, monkeypatch):
     from dainr.methods.grasp import GraspConfig, GraspMethod
 
     m, images = _captured_feature_images(tiny_data, monkeypatch)
-    assert m.config.feature_input == "grasp" and m.config.prior_iterations == 60
-    grasp = GraspMethod(m.prep, GraspConfig(pdhg_iterations=60))
-    for s in range(60):
+    assert m.config.feature_input == "grasp" and m.config.prior_iterations == 100
+    n = m.config.prior_iterations
+    grasp = GraspMethod(m.prep, GraspConfig(pdhg_iterations=n))
+    for s in range(n):
         grasp.step(s)
     torch.testing.assert_close(images, grasp.current_frames())
     # a regularised reconstruction, not the streaky gridding the paper feeds in

@@ -131,9 +131,12 @@ class DainrConfig:
     #: 34.80 / 37.76 / 38.95 dB (GRASP alone 33.89 / 37.50 / 39.16), perfusion 16 spokes
     #: 40.38 -> 43.59 dB (GRASP 41.01), bundled DCE sample 39.70 -> 42.52 (GRASP 38.37)
     feature_input: str = "grasp"
-    #: GRASP iterations of the ``feature_input="grasp"`` prior (GRASP's own default; 30
-    #: cost the real cine 1.1 dB)
-    prior_iterations: int = 60
+    #: GRASP iterations of the ``feature_input="grasp"`` prior. 100, not GRASP's own 60:
+    #: seeds 0 | 1, real cine 5 / 13 / 21 spokes 35.04 | 35.04, 38.15 | 38.19, 39.42 |
+    #: 39.57 dB against 34.75 | 34.77, 37.89 | 37.95, 39.35 | 39.49 at 60 (motion PSNR
+    #: +0.2 to +0.5 dB), perfusion 44.01 | 44.21 against 44.24 | 43.93; about 8 s more on
+    #: a 2-core CPU (benchmarks/README.md, "Session 6"). 30 cost the real cine 1.1 dB.
+    prior_iterations: int = 100
     #: the feature images' own complex values (real and imaginary parts over their peak
     #: magnitude) appended to the features as two more channels, times this gain; 0 = none
     #: (paper). The magnitude-only MDSR features lose the prior's phase and exact values.
