@@ -32,7 +32,7 @@ from pathlib import Path
 
 import numpy as np
 
-#: BART's dimension of time (TIME_DIM in its misc/mri.h), as the issue's command uses it.
+#: BART's dimension of time (TIME_DIM in its misc/mri.h): flag 2^10 = 1024 in ``pics -R T:1024:0:lambda``.
 TIME_DIM = 10
 #: BART's dimension of coils (COIL_DIM).
 COIL_DIM = 3

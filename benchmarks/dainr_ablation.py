@@ -1,6 +1,6 @@
 """DA-INR design choices compared on a simulated phantom, as a markdown table.
 
-    python benchmarks/dainr_ablation.py [--phantom cardiac|dce] [--size 64] [--frames 16] [--coils 8] [--spokes 13]
+    python benchmarks/dainr_ablation.py [--phantom cardiac|dce|real-cine|real-perfusion] [--size 64] [--frames 16] [--coils 8] [--spokes 13]
         [--steps 1000] [--seeds 0 1] [--variants frame neighbours off finest2048]
 
 Each variant is the default configuration with one change (see VARIANTS; join names

@@ -4,7 +4,7 @@ The real short-axis cine ``../shared/data/sax_cine_data25.mat`` (MIT, github
 yhao-z/GIRAF-3d-fast data/data25.mat; see that folder's README) cropped to the heart,
 given a smooth complex phase and birdcage coil maps, and sampled radially:
 
-* :func:`real_cine` -- the 128 x 128 x 25 case of issue 11 (13 spokes/frame, 12 coils);
+* :func:`real_cine` -- the 128 x 128 x 25 cine case (13 spokes/frame, 12 coils);
 * :func:`real_cine_extent` -- the r > 1 protocol: k-space covering only a ``size/r``
   grid's extent, made from the ``size`` x ``size`` truth (returns the data of the
   coarse grid and the fine truth).
@@ -21,7 +21,8 @@ import numpy as np
 import torch
 
 from dainr.data import KSpaceData
-from dainr.simulate.acquire import acquire_series, add_noise
+from dainr.physics.sampling import add_noise
+from dainr.simulate.acquire import acquire_series
 from dainr.simulate.coils import birdcage_maps
 
 CINE = Path(__file__).resolve().parents[1] / ".." / "shared" / "data" / "sax_cine_data25.mat"

@@ -14,17 +14,19 @@ and 21 spokes/frame; ``perf16`` -- the real-anatomy first-pass perfusion, 128²,
 frames, 16 spokes/frame, estimated maps (its LV/RV/myocardium ROI curves are scored:
 the worst Pearson r against the true curves).
 
-Configs: ``default`` -- the engine as shipped (features from a GRASP prior plus its
-complex values as two channels, session 4); ``prior`` -- the GRASP prior's MDSR
-features alone (``feature_values=0``); ``gridding`` -- the paper's features from each
-frame's gridding image (session 3's defaults); ``released`` -- also one lr for every parameter, no weight averaging (the
-defaults before session 3); ``ema`` -- ``released`` plus ``ema=0.97``; ``ema+hash_lr`` --
-also ``hash_lr=0.01`` (= ``gridding``); ``hash16``, ``hash17``, ``hash19`` -- the
-default with a table of 2^16, 2^17, 2^19 rows per level; ``prior100`` -- a GRASP prior of 100
-primal-dual iterations instead of 60. ``--grasp`` adds GRASP at its defaults as the
-classical reference. Every fit runs ``--steps``; a snapshot every ``--every`` steps is
-scored against the truth (robust PSNR, mean over frames), and with ``--holdout F`` the
-held-out loss of the same steps is printed below, with the step the engine chose.
+Configs: ``default`` -- the engine as shipped (features from a GRASP prior of 100
+primal-dual iterations plus its complex values as two channels); ``prior`` -- the GRASP
+prior's MDSR features alone (``feature_values=0``); ``gridding`` -- the paper's features
+from each frame's gridding image, with ``ema=0.97`` and ``hash_lr=0.01``; ``released``
+-- also one lr for every parameter, no weight averaging (the released code's settings);
+``ema`` -- ``released`` plus ``ema=0.97``; ``ema+hash_lr`` -- also ``hash_lr=0.01``
+(= ``gridding``); ``hash16``, ``hash17``, ``hash19`` -- the default with a table of
+2^16, 2^17, 2^19 rows per level; ``prior100`` -- ``prior_iterations=100`` (the default
+since it replaced GRASP's own 60, so now the same as ``default``). ``--grasp`` adds
+GRASP at its defaults as the classical reference. Every fit runs ``--steps``; a snapshot
+every ``--every`` steps is scored against the truth (robust PSNR, mean over frames), and
+with ``--holdout F`` the held-out loss of the same steps is printed below, with the step
+the engine chose.
 """
 
 from __future__ import annotations
@@ -86,7 +88,7 @@ def roi_r(data, frames) -> float | None:
 def run(
     data, overrides: dict, seed: int, holdout: float, every: int, method: str = "dainr"
 ) -> dict:
-    from dainr.loop import Done, Snapshot
+    from dainr.loop import Done, RunOptions, Snapshot
     from dainr.metrics import robust_psnr, score_series
     from dainr.session import FitSpec, fit_stream
 
@@ -102,7 +104,7 @@ def run(
     scores, result = {}, None
     t = time.perf_counter()
     steps = overrides.get("steps", 1000)
-    for m in fit_stream(data, spec, snapshot_every=every if method == "dainr" else 0):
+    for m in fit_stream(data, spec, RunOptions(snapshot_every=every if method == "dainr" else 0)):
         if isinstance(m, Snapshot) and m.step < steps:
             scores[m.step] = float(robust_psnr(m.frames, data.reference).mean())
         elif isinstance(m, Done):

@@ -57,8 +57,9 @@ def phantom_data(n: int, frames: int, coils: int, spokes: int = 13):
 def phase_env(args, device: torch.device) -> dict:
     import dainr
     from dainr.methods import available_methods
+    from dainr.methods.dainr.config import DainrConfig
     from dainr.methods.dainr.hashgrid import tcnn_available
-    from dainr.methods.dainr.method import DainrConfig, native_bf16, resolve_config
+    from dainr.methods.dainr.method import native_bf16, resolve_config
     from dainr.physics.backends import available_backends
 
     out = {
@@ -91,7 +92,7 @@ def phase_env(args, device: torch.device) -> dict:
 
 def _run(data, name, device, stop_after, overrides, checkpoint=None, resume=None):
     """A fit of ``name`` stopped after ``stop_after`` steps: (method, result, seconds)."""
-    from dainr.loop import Done, Progress, StopRequest
+    from dainr.loop import Done, Progress, RunOptions, StopRequest
     from dainr.session import FitSpec, Prepared, fit_stream
 
     stop = StopRequest()
@@ -100,9 +101,8 @@ def _run(data, name, device, stop_after, overrides, checkpoint=None, resume=None
     stream = fit_stream(
         data,
         FitSpec(method=name, overrides=overrides, device=str(device), seed=0),
+        RunOptions(checkpoint=checkpoint, resume=resume),
         stop=stop,
-        checkpoint=checkpoint,
-        resume=resume,
     )
     for m in stream:
         if isinstance(m, Prepared):

@@ -5,9 +5,11 @@
 
 On the real short-axis cine (``../shared/data/sax_cine_data25.mat`` through
 ``benchmarks/dainr_cases.real_cine``: true coil maps, 1% noise) every seed is fitted
-once with held-out spokes (the engine's default, 2% for DA-INR; early stopping off so that the whole curve is
-seen) and a snapshot at every held-out evaluation, scored against the truth (robust PSNR,
-mean over frames). From that one run per seed:
+once with the engine's default held-out fraction for the method (none since held-out
+spokes became opt-in: the tables in benchmarks/README.md were made when it was 5%;
+early stopping off so that the whole curve is seen) and a snapshot at every held-out
+evaluation, scored against the truth (robust PSNR, mean over frames). From that one run
+per seed:
 
 * **oracle**: the evaluated step with the best true score (what the paper chose with
   the ground truth);
@@ -77,7 +79,7 @@ def _keep_last_state() -> None:
 def run_seed(data, method: str, overrides: dict, seed: int, every: int | None) -> dict:
     """One fit with held-out spokes, scored at every evaluation."""
     from dainr.holdout import default_every
-    from dainr.loop import Done, Snapshot
+    from dainr.loop import Done, RunOptions, Snapshot
     from dainr.session import FitSpec, fit_stream
 
     _keep_last_state()
@@ -87,7 +89,7 @@ def run_seed(data, method: str, overrides: dict, seed: int, every: int | None) -
     scores: dict[int, float] = {}
     kept: dict[int, np.ndarray] = {}
     result = None
-    for m in fit_stream(data, spec, snapshot_every=every):
+    for m in fit_stream(data, spec, RunOptions(snapshot_every=every)):
         if isinstance(m, Snapshot) and m.step < steps:  # the final snapshot is the chosen state
             scores[m.step] = rpsnr(m.frames, data.reference)
             kept[m.step] = m.frames

@@ -1,4 +1,4 @@
-"""Coil maps and GRASP against BART on the real-anatomy cases (issue 11, items 2 and 3).
+"""Coil maps and GRASP against BART on the real-anatomy cases.
 
     python benchmarks/realistic_cases.py maps  [--cases cine13 ...]   # estimators vs true maps
     python benchmarks/realistic_cases.py grasp [--cases cine13 ...] [--lambdas ...] [--bart]

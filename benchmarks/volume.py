@@ -1,4 +1,4 @@
-"""Volume benchmarks (issue 10): Dask sizing, DA-INR cost per step by matrix and coils,
+"""Volume benchmarks: Dask sizing, DA-INR cost per step by matrix and coils,
 coil compression, per-slice scores of a volume output against its simulated truth.
 
     python benchmarks/volume.py step --sizes 128 256 384 --coils 12 32 --steps 12
@@ -99,9 +99,10 @@ def _gridding(data):
 
 def cmd_sizing(a):
     """Wall time of one N-slice volume with LocalClusters of different shapes."""
+    from dainr.cluster import close_client, open_client
     from dainr.io.ismrmrd import read_ismrmrd
     from dainr.simulate.ismrmrd_writer import simulate_dce_volume, write_ismrmrd
-    from dainr.volume import close_client, open_client, run_volume
+    from dainr.volume import run_volume
 
     logging.getLogger("distributed").setLevel(logging.ERROR)
     with tempfile.TemporaryDirectory() as tmp:
@@ -128,7 +129,7 @@ def cmd_sizing(a):
                 wall = time.perf_counter() - t1
             finally:
                 close_client(client)
-            from dainr.volume import read_volume_recon
+            from dainr.io.volume_output import read_volume_recon
 
             secs = read_volume_recon(out).seconds
             print(
@@ -139,8 +140,9 @@ def cmd_sizing(a):
 
 def cmd_scores(a):
     from dainr.io.ismrmrd import read_ismrmrd
+    from dainr.io.volume_output import read_volume_recon
     from dainr.simulate.ismrmrd_writer import read_truth
-    from dainr.volume import grid_slices, read_volume_recon
+    from dainr.volume import grid_slices
 
     r = read_volume_recon(a.output)
     ref, _ = read_truth(a.input)

@@ -22,7 +22,10 @@ MAIN_FIELDS = ("steps",)
 
 
 def config_fields(config_cls: type) -> list[dataclasses.Field]:
-    return [f for f in dataclasses.fields(config_cls) if f.name not in MAIN_FIELDS]
+    """The fields the form shows: not those shown elsewhere, nor the config's
+    ``RESEARCH_FIELDS`` (switches measured worse, kept for the paper and ablations)."""
+    hidden = set(MAIN_FIELDS) | set(getattr(config_cls, "RESEARCH_FIELDS", ()))
+    return [f for f in dataclasses.fields(config_cls) if f.name not in hidden]
 
 
 def _default(f: dataclasses.Field) -> Any:

@@ -18,7 +18,7 @@ from napari.qt.threading import create_worker
 from qtpy.QtCore import QObject, Signal
 
 from dainr.errors import FitError
-from dainr.loop import Done, Progress, Snapshot, StopRequest
+from dainr.loop import Done, Progress, Snapshot, Stage, StopRequest
 from dainr.result import Reconstruction
 
 from ._worker import FitRequest, Prepared, fit_stream
@@ -33,6 +33,8 @@ class FitSession(QObject):
     started = Signal(str)
     #: the method is built (:class:`dainr.session.Prepared`: total steps, frames, device)
     prepared = Signal(object)
+    #: :class:`dainr.loop.Stage`: work before the first step (DA-INR's GRASP prior)
+    stage = Signal(object)
     #: :class:`dainr.loop.Progress` (thinned to a few per second)
     progress = Signal(object)
     #: :class:`dainr.loop.Snapshot`: the current frames, to be shown
@@ -123,6 +125,8 @@ class FitSession(QObject):
         if isinstance(m, Prepared):
             self.method = m.method
             self.prepared.emit(m)
+        elif isinstance(m, Stage):
+            self.stage.emit(m)
         elif isinstance(m, Progress):
             self.progress.emit(m)
         elif isinstance(m, Snapshot):

@@ -23,7 +23,7 @@ from typing import Any
 from dainr.io import KSPACE_SUFFIXES, is_kspace_file, is_recon_file, mat_layout
 from dainr.io.ismrmrd import is_ismrmrd_file
 from dainr.io.matlab import mat_variable_names
-from dainr.volume import is_volume_recon
+from dainr.io.volume_output import is_volume_recon
 
 from ._layers import gridding_preview, kspace_layer, preview_layer, result_layer, stem_name
 
@@ -38,10 +38,12 @@ BACKGROUND_PREVIEW_WORK = 20_000_000
 
 
 def file_kind(path: str | os.PathLike) -> str | None:
-    """``"kspace"``, ``"recon"``, ``"raw"`` (ISMRMRD: possibly a volume), ``"volume-recon"``
-    or None (not ours); never raises."""
+    """``"kspace"``, ``"recon"``, ``"raw"`` (ISMRMRD or BART: possibly a volume),
+    ``"volume-recon"`` or None (not ours); never raises."""
     p = Path(path)
     suffix = p.suffix.lower()
+    if suffix in (".cfl", ".hdr"):  # BART k-space: a .cfl/.hdr pair with its trajectory beside
+        return "raw" if _is_bart_kspace(p) else None
     if suffix not in (*KSPACE_SUFFIXES, ".mrd") or not p.is_file():
         return None
     try:
@@ -58,6 +60,18 @@ def file_kind(path: str | os.PathLike) -> str | None:
     except Exception as e:  # a foreign or damaged file is simply not ours
         log.debug("%s is not a napari-dainr file: %s", p, e)
     return None
+
+
+def _is_bart_kspace(p: Path) -> bool:
+    from dainr.errors import InputError
+    from dainr.io.cfl import find_trajectory
+
+    if not (p.with_suffix(".cfl").is_file() and p.with_suffix(".hdr").is_file()):
+        return False
+    try:
+        return find_trajectory(p).with_suffix(".cfl") != p.with_suffix(".cfl")
+    except InputError:
+        return False
 
 
 def napari_get_reader(path: str | list[str]) -> ReaderFunction | None:
@@ -93,8 +107,10 @@ def read_file(path: str | os.PathLike) -> LayerData:
 
 
 def _read_volume(path, kind: str) -> LayerData:
-    """ISMRMRD input as a 4-D (frame, slice, y, x) gridding preview; volume outputs as 4-D."""
-    from dainr.volume import load_volume, read_volume_recon
+    """Raw input (ISMRMRD, BART) as a 4-D (frame, slice, y, x) gridding preview; volume
+    outputs as 4-D."""
+    from dainr.io.volume_output import read_volume_recon
+    from dainr.volume import load_volume
 
     from ._volume import volume_preview_layer, volume_result_layer
 

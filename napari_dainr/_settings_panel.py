@@ -16,7 +16,9 @@ from superqt import QCollapsible
 
 from dainr.data import KSpaceData
 from dainr.holdout import DEFAULT_PATIENCE
+from dainr.loop import RunOptions
 from dainr.methods import DEFAULT_METHOD, available_methods, get_method
+from dainr.session import FitSpec
 
 from ._config_form import build_form, default_steps, has_steps, read_overrides
 from ._worker import FitRequest
@@ -26,6 +28,18 @@ log = logging.getLogger(__name__)
 #: default seconds between live snapshots: each costs one full forward pass of the model
 #: over all frames, so a few seconds keeps the overhead to a few percent of the fit.
 LIVE_EVERY_S = 2.0
+
+
+def _whole_number_box(label: str, lo: int, hi: int, value: int, at_minimum: str) -> FloatSpinBox:
+    """A spin box of whole numbers that reads ``at_minimum`` at its minimum.
+
+    A float box without decimals: magicgui's integer SpinBox is superqt's
+    QLargeIntSpinBox, which shows no special-value text.
+    """
+    box = FloatSpinBox(label=label, min=lo, max=hi, step=1, value=value)
+    box.native.setDecimals(0)
+    box.native.setSpecialValueText(at_minimum)
+    return box
 
 
 class SettingsPanel(QWidget):
@@ -40,11 +54,8 @@ class SettingsPanel(QWidget):
             value=DEFAULT_METHOD if DEFAULT_METHOD in methods else methods[0],
         )
         # 0 shows as "method default": for methods that derive their step count (DA-INR's
-        # follows the frame count). A float box without decimals: magicgui's integer
-        # SpinBox is superqt's QLargeIntSpinBox, which shows no special-value text.
-        self.steps = FloatSpinBox(label="steps", min=0, max=10_000_000, step=1, value=1000)
-        self.steps.native.setDecimals(0)
-        self.steps.native.setSpecialValueText("method default")
+        # follows the frame count)
+        self.steps = _whole_number_box("steps", 0, 10_000_000, 1000, "method default")
         self.device = ComboBox(label="device", choices=["auto", "cpu", "cuda"], value="auto")
         self.device.tooltip = "auto: a CUDA GPU when there is one, else the CPU"
         self.seed = SpinBox(label="seed", min=0, max=2**31 - 1, value=0)
@@ -64,8 +75,7 @@ class SettingsPanel(QWidget):
         self.dcf.tooltip = "auto: the file's /dcf when it has one, else the ramp"
         self.checkpoint = FileEdit(label="checkpoint", mode="w", filter="*.pt", nullable=True)
         self.checkpoint.tooltip = "Write a resumable checkpoint here (at the end of the fit)"
-        self.checkpoint_every = SpinBox(label="checkpoint every", min=0, max=10_000_000, value=0)
-        self.checkpoint_every.native.setSpecialValueText("end only")
+        self.checkpoint_every = _whole_number_box("checkpoint every", 0, 10_000_000, 0, "end only")
         self.checkpoint_every.tooltip = "Steps between checkpoints while the fit runs"
         self.resume = FileEdit(label="resume from", mode="r", filter="*.pt", nullable=True)
         self.resume.tooltip = "Continue a fit from a checkpoint (same method and settings)"
@@ -78,10 +88,9 @@ class SettingsPanel(QWidget):
             "Fraction of the spokes kept out of training: their loss chooses the returned "
             "state and stops the fit early (iterative methods; 0 = off)"
         )
-        self.early_stop = SpinBox(
-            label="early stop (evaluations)", min=0, max=1_000_000, value=DEFAULT_PATIENCE
+        self.early_stop = _whole_number_box(
+            "early stop (evaluations)", 0, 1_000_000, DEFAULT_PATIENCE, "never"
         )
-        self.early_stop.native.setSpecialValueText("never")
         self.early_stop.tooltip = "Held-out evaluations without a better loss before the fit stops"
         self.run_form = Container(
             widgets=[
@@ -147,21 +156,23 @@ class SettingsPanel(QWidget):
         resume = self.resume.value
         if resume is not None and not resume.is_file():
             raise ValueError(f"resume from: no checkpoint file {resume}")
-        return FitRequest(
-            data=data,
+        spec = FitSpec(
             method=self.method_box.value,
+            overrides=overrides,
             spokes_per_frame=spokes_per_frame,
+            dcf=self.dcf.value,
             device=self.device.value,
             seed=int(self.seed.value),
-            snapshot_seconds=float(self.live_every.value),
-            dcf=self.dcf.value,
-            overrides=overrides,
-            checkpoint=None if checkpoint is None else str(checkpoint),
-            checkpoint_every=every or None,
-            resume=None if resume is None else str(resume),
             # "method default" stays None: the engine then holds out what the method does
             holdout=None if self.holdout.value < 0 else float(self.holdout.value),
             early_stop=None
             if self.early_stop.value == DEFAULT_PATIENCE
             else int(self.early_stop.value),
         )
+        run = RunOptions(
+            snapshot_seconds=float(self.live_every.value),
+            checkpoint=None if checkpoint is None else str(checkpoint),
+            checkpoint_every=every or None,
+            resume=None if resume is None else str(resume),
+        )
+        return FitRequest(data, spec, run)

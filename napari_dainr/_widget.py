@@ -16,7 +16,7 @@ import napari
 from napari.utils.notifications import notification_manager, show_error, show_warning
 from qtpy.QtWidgets import QHBoxLayout, QLabel, QProgressBar, QPushButton, QVBoxLayout, QWidget
 
-from dainr.errors import DainrError
+from dainr.errors import DainrError, FitStopped
 from dainr.result import Reconstruction
 
 from ._dock import DockWatcher
@@ -83,6 +83,7 @@ class ReconstructionWidget(QWidget):
         s = self.session
         s.started.connect(self._on_started)
         s.prepared.connect(self._on_prepared)
+        s.stage.connect(self._on_stage)
         s.progress.connect(self._on_progress)
         s.snapshot.connect(self._on_snapshot)
         s.finished.connect(self._on_finished)
@@ -185,6 +186,11 @@ class ReconstructionWidget(QWidget):
         self._show_progress(0, m.total, f"step 0/{m.total}")
         self.status.setText(f"fitting {m.n_frames} frames on {m.device}")
 
+    def _on_stage(self, m: Any) -> None:
+        self._show_progress(
+            m.done, m.total, f"{m.name} {m.done}/{m.total} · ETA {format_seconds(m.eta)}"
+        )
+
     def _on_progress(self, m: Any) -> None:
         best = getattr(m, "best_step", None)
         best_text = "" if best is None else f" · best so far at step {best}"
@@ -232,6 +238,10 @@ class ReconstructionWidget(QWidget):
         if kind == "fit" and self.session.result is not None:
             self.live.finish(self.session.result)  # the last good snapshot, kept to save
         what = "DA-INR fit" if kind == "fit" else "Render"
+        if isinstance(exc, FitStopped):  # the user's own stop, before there was a result
+            self.status.setText(str(exc))
+            self._show_progress(0, 1, "stopped")
+            return
         if isinstance(exc, (DainrError, ValueError)):
             show_error(f"{what}: {exc}")  # the engine's errors are one line: what to change
         else:

@@ -13,11 +13,11 @@ import logging
 import math
 import time
 from collections.abc import Iterator
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from typing import Any
 
 from dainr.data import KSpaceData
-from dainr.loop import Done, Message, Progress, Snapshot, StopRequest
+from dainr.loop import Done, Message, Progress, RunOptions, Snapshot, Stage, StopRequest
 from dainr.session import FitSpec, Prepared
 from dainr.session import fit_stream as engine_fit_stream
 
@@ -29,39 +29,20 @@ PROGRESS_INTERVAL = 0.1
 
 @dataclass(frozen=True)
 class FitRequest:
-    """Everything the widget's controls say about one fit."""
+    """Everything the widget's controls say about one fit: the data, what the fit
+    computes (:class:`FitSpec`) and how it runs (:class:`RunOptions`)."""
 
     data: KSpaceData
-    method: str
-    spokes_per_frame: int
-    device: str = "auto"
-    seed: int = 0
-    #: seconds between live snapshots; 0 means one after every step
-    snapshot_seconds: float = 2.0
-    dcf: str = "auto"
-    overrides: dict[str, Any] = field(default_factory=dict)
-    #: write a resumable checkpoint here (at the end, and every ``checkpoint_every`` steps)
-    checkpoint: str | None = None
-    checkpoint_every: int | None = None
-    #: continue from this checkpoint instead of starting afresh
-    resume: str | None = None
-    #: held-out fraction of each frame's spokes and early-stop patience (None: the engine's
-    #: defaults, :mod:`dainr.holdout`)
-    holdout: float | None = None
-    early_stop: int | None = None
+    spec: FitSpec
+    run: RunOptions = RunOptions()
 
     @property
-    def spec(self) -> FitSpec:
-        return FitSpec(
-            method=self.method,
-            overrides=self.overrides,
-            spokes_per_frame=self.spokes_per_frame,
-            dcf=self.dcf,
-            device=self.device,
-            seed=self.seed,
-            holdout=self.holdout,
-            early_stop=self.early_stop,
-        )
+    def method(self) -> str:
+        return self.spec.method
+
+    @property
+    def spokes_per_frame(self) -> int | None:
+        return self.spec.spokes_per_frame
 
 
 def thin_progress(messages: Iterator[Any], interval: float = PROGRESS_INTERVAL) -> Iterator[Any]:
@@ -95,17 +76,16 @@ def thin_progress(messages: Iterator[Any], interval: float = PROGRESS_INTERVAL) 
 
 def fit_stream(req: FitRequest, stop: StopRequest) -> Iterator[Prepared | Message]:
     """Build the method of ``req`` and run it: ``Prepared``, then the engine's messages."""
-    yield from thin_progress(
-        engine_fit_stream(
-            req.data,
-            req.spec,
-            stop=stop,
-            snapshot_seconds=req.snapshot_seconds,
-            checkpoint=req.checkpoint,
-            checkpoint_every=req.checkpoint_every,
-            resume=req.resume,
-        )
-    )
+    yield from thin_progress(engine_fit_stream(req.data, req.spec, req.run, stop=stop))
 
 
-__all__ = ["Done", "FitRequest", "Prepared", "Progress", "Snapshot", "fit_stream", "thin_progress"]
+__all__ = [
+    "Done",
+    "FitRequest",
+    "Prepared",
+    "Progress",
+    "Snapshot",
+    "Stage",
+    "fit_stream",
+    "thin_progress",
+]

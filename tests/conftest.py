@@ -31,7 +31,7 @@ def small_method(name: str, data: KSpaceData, **overrides):
     hash tables' gradients) do not promise.
     """
     from dainr.api import make_method
-    from dainr.loop import seed_everything
+    from dainr.checkpoint import seed_everything
 
     seed_everything(0)  # the networks are initialised when the method is built
     return make_method(data, name, device="cpu", **(SMALL[name] | overrides))

@@ -93,3 +93,15 @@ def test_missing_trajectory_and_truncated_data_are_one_line_errors(tmp_path):
     write_cfl(tmp_path / "cart_traj", np.zeros((3, 8, 8), np.complex64))
     with pytest.raises(InputError, match="non-Cartesian"):
         load_kspace(tmp_path / "cart.cfl")
+
+
+def test_napari_opens_a_bart_pair_as_a_raw_volume(tmp_path):
+    from napari_dainr._reader import file_kind, napari_get_reader
+
+    data = make_phantom_data(n=24, n_frames=3, n_coils=2, spokes_per_frame=8)
+    bart_pair(data, tmp_path / "k", frames=3)  # frames in dimension 10: 8 spokes each
+    assert file_kind(tmp_path / "k.cfl") == "raw" and file_kind(tmp_path / "k.hdr") == "raw"
+    assert file_kind(tmp_path / "k_traj.cfl") is None  # a trajectory is not k-space
+    layer, meta, kind = napari_get_reader(str(tmp_path / "k.cfl"))(str(tmp_path / "k.cfl"))[0]
+    assert kind == "image" and layer.shape == (3, 1, 24, 24)
+    assert meta["metadata"]["dainr_volume"].n_spokes == data.n_spokes

@@ -19,7 +19,8 @@ from dainr import loop, methods
 from dainr.cli import main as cli_main
 from dainr.errors import FitError
 from dainr.io import read_recon_h5
-from dainr.loop import Method, Snapshot, drain, run_fit
+from dainr.loop import RunOptions, Snapshot, drain, run_fit
+from dainr.methods.base import Method
 from dainr.prepare import prepare_series
 from dainr.session import FitSpec, fit_stream
 
@@ -67,7 +68,7 @@ def test_nan_loss_stops_with_a_clear_message_and_keeps_the_last_snapshot(tiny_da
     m = ExplodingMethod(prepare_series(tiny_data), ExplodingConfig(nan_at=7))
     snaps = []
     with pytest.raises(FitError, match="loss became nan at step 7") as e:
-        for msg in run_fit(m, snapshot_every=5):
+        for msg in run_fit(m, RunOptions(snapshot_every=5)):
             if isinstance(msg, Snapshot):
                 snaps.append(msg)
     assert [s.step for s in snaps] == [5]
@@ -152,11 +153,40 @@ def test_a_signal_stops_cooperatively_and_writes_a_partial_result(tiny_file, tmp
         assert f["recon"].shape == (6, 32, 32)
 
 
+def test_sigint_during_the_prior_ends_a_background_run_at_once(tiny_file, tmp_path):
+    """As a job script starts it (``dainr recon ... &``: SIGINT ignored), interrupted
+    while DA-INR's GRASP prior runs: it ends within seconds, says so in one line, writes
+    nothing."""
+    out = tmp_path / "o.h5"
+    p = subprocess.Popen(
+        [sys.executable, "-m", "dainr", "recon", str(tiny_file), "--method", "dainr",
+         "--out", str(out), "--set", "prior_iterations=1000000"],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+        preexec_fn=lambda: signal.signal(signal.SIGINT, signal.SIG_IGN),
+    )  # fmt: skip
+    deadline = time.time() + 60
+    seen = ""
+    while time.time() < deadline and "preparing" not in seen:
+        seen += os.read(p.stderr.fileno(), 4096).decode()
+    time.sleep(4.0)  # the tiny file's preparation takes well under a second; then the prior
+    assert p.poll() is None
+    t0 = time.time()
+    p.send_signal(signal.SIGINT)
+    _, err = p.communicate(timeout=60)
+    assert time.time() - t0 < 5.0
+    assert p.returncode == 130, err
+    lines = [x for x in err.splitlines() if "stopped during the prior" in x]
+    assert len(lines) == 1 and "nothing written" in lines[0] and "Traceback" not in err
+    assert not out.exists()
+
+
 def test_memory_stays_flat_over_a_long_fit(tiny_data):
     proc = psutil.Process()
     m = dainr.make_method(tiny_data, "dainr", steps=400, **FAST)
     rss = {}
-    for msg in run_fit(m, snapshot_every=10):
+    for msg in run_fit(m, RunOptions(snapshot_every=10)):
         if isinstance(msg, Snapshot) and msg.step in (100, 390):
             rss[msg.step] = proc.memory_info().rss
     assert rss[390] - rss[100] < 20 * 2**20

@@ -27,7 +27,8 @@ import dainr.loop
 import dainr.render
 from dainr.device import free_device_memory, is_out_of_memory, oom_guarded
 from dainr.errors import FitError
-from dainr.loop import Method, Snapshot, run_fit
+from dainr.loop import RunOptions, Snapshot, run_fit
+from dainr.methods.base import Method
 from dainr.methods.dainr.hashgrid import HashGrid
 from dainr.methods.dainr.method import native_bf16
 from dainr.physics import backends
@@ -348,7 +349,7 @@ def test_oom_in_a_step_is_a_fit_error_with_the_last_snapshot(tiny_data, freed, e
     record.method = m
     snaps = []
     with pytest.raises(FitError) as e:
-        for msg in run_fit(m, snapshot_every=2):
+        for msg in run_fit(m, RunOptions(snapshot_every=2)):
             if isinstance(msg, Snapshot):
                 snaps.append(msg)
     text = str(e.value)
@@ -373,7 +374,7 @@ def test_oom_in_a_snapshot_is_caught_too(tiny_data, freed):
     with pytest.raises(
         FitError, match="out of memory in the (snapshot|estimate) after step 4"
     ) as e:
-        list(run_fit(m, snapshot_every=2))
+        list(run_fit(m, RunOptions(snapshot_every=2)))
     assert e.value.partial.steps_done == 2 and calls == [("cpu", True)]
 
 
@@ -476,13 +477,17 @@ def test_cuda_resumes_a_cpu_checkpoint(tiny_data, tmp_path):
     ck = tmp_path / "ck.pt"
     over = dict(TINY_DAINR, steps=6)
     stop = StopRequest()
-    for m in fit_stream(tiny_data, FitSpec(overrides=over, device="cpu"), stop=stop, checkpoint=ck):
+    for m in fit_stream(
+        tiny_data, FitSpec(overrides=over, device="cpu"), RunOptions(checkpoint=ck), stop=stop
+    ):
         if isinstance(m, Progress) and m.step == 3:
             stop.request()
     assert torch.load(ck, weights_only=False)["step"] == 3
     done = [
         m
-        for m in fit_stream(tiny_data, FitSpec(overrides=over, device="cuda"), resume=ck)
+        for m in fit_stream(
+            tiny_data, FitSpec(overrides=over, device="cuda"), RunOptions(resume=ck)
+        )
         if isinstance(m, Done)
     ]
     r = done[0].result

@@ -8,7 +8,8 @@ import torch
 
 import dainr
 from dainr.api import make_method
-from dainr.loop import drain, run_fit, seed_everything
+from dainr.checkpoint import seed_everything
+from dainr.loop import drain, run_fit
 from dainr.methods.grasp import DEMO_LAMBDA_FRACTION, temporal_diff, temporal_diff_adjoint
 from dainr.metrics import score_series
 from dainr.physics.normal import ToeplitzNormal

@@ -13,7 +13,8 @@ import dainr
 from dainr.cli import main
 from dainr.holdout import held_layout, make_split
 from dainr.io import read_recon_h5, write_recon_h5
-from dainr.loop import Done, Method, Progress, Snapshot, StopRequest, drain, run_fit
+from dainr.loop import Done, Progress, RunOptions, Snapshot, StopRequest, drain, run_fit
+from dainr.methods.base import Method
 from dainr.prepare import prepare_series
 
 from .conftest import TINY_DAINR as TINY
@@ -146,7 +147,7 @@ def _scripted(tiny_data, steps=20):
 
 def test_the_best_held_out_state_is_returned(tiny_data):
     m = _scripted(tiny_data)
-    msgs = list(run_fit(m, holdout_every=2, early_stop=0, snapshot_every=2))
+    msgs = list(run_fit(m, RunOptions(snapshot_every=2), holdout_every=2, early_stop=0))
     r = msgs[-1].result
     assert r.chosen_step == 6 and r.steps_done == 20 and not r.early_stopped
     h = r.history
@@ -200,11 +201,13 @@ def test_resume_chooses_as_an_uninterrupted_run(tiny_data, tmp_path):
     whole = drain(run_fit(_scripted(tiny_data), holdout_every=2, early_stop=0))
     stop = StopRequest()
     for msg in run_fit(
-        _scripted(tiny_data), holdout_every=2, early_stop=0, stop=stop, checkpoint=ck
+        _scripted(tiny_data), RunOptions(checkpoint=ck), holdout_every=2, early_stop=0, stop=stop
     ):
         if isinstance(msg, Progress) and msg.step == 9:
             stop.request()  # after the best (6): the best state must come from the checkpoint
-    resumed = drain(run_fit(_scripted(tiny_data), holdout_every=2, early_stop=0, resume=ck))
+    resumed = drain(
+        run_fit(_scripted(tiny_data), RunOptions(resume=ck), holdout_every=2, early_stop=0)
+    )
     assert resumed.chosen_step == whole.chosen_step == 6
     np.testing.assert_array_equal(resumed.history, whole.history)
     np.testing.assert_array_equal(resumed.frames, whole.frames)

@@ -16,8 +16,8 @@ from dainr.errors import InputError
 from dainr.io import is_raw_file, load_kspace, write_kspace_h5
 from dainr.io.ismrmrd import partitions_to_slices, read_ismrmrd
 from dainr.metrics import robust_psnr
+from dainr.physics.sampling import sample_coil_images
 from dainr.prepare import prepare_series
-from dainr.simulate.acquire import sample_coil_images
 from tests.conftest import gaussian_coils, make_phantom_data, moving_disc_series
 
 

@@ -5,7 +5,7 @@ import pytest
 
 import dainr
 from dainr.errors import FitError, InputError
-from dainr.loop import Done, Progress, Snapshot, StopRequest, drain, run_fit
+from dainr.loop import Done, Progress, RunOptions, Snapshot, StopRequest, drain, run_fit
 
 from .conftest import TINY_DAINR as TINY
 
@@ -73,20 +73,20 @@ def test_checkpoint_every_and_wrong_method(tiny_data, tmp_path):
     ck = tmp_path / "sub" / "ck.pt"
     m = dainr.make_method(tiny_data, "dainr", steps=4, device="cpu", **TINY)
     seen = []
-    for msg in run_fit(m, checkpoint=ck, checkpoint_every=2):
+    for msg in run_fit(m, RunOptions(checkpoint=ck, checkpoint_every=2)):
         if isinstance(msg, Progress) and msg.step in (1, 3):
             seen.append(ck.exists())  # the checkpoint of step 2 is written after its messages
     assert seen == [False, True]
     nufft = dainr.make_method(tiny_data, "nufft")
     with pytest.raises(FitError, match="checkpoint is for method 'dainr'"):
-        drain(run_fit(nufft, resume=ck))
+        drain(run_fit(nufft, RunOptions(resume=ck)))
     with pytest.raises(InputError, match="no such checkpoint"):
-        drain(run_fit(m, resume=tmp_path / "none.pt"))
+        drain(run_fit(m, RunOptions(resume=tmp_path / "none.pt")))
     # a checkpoint of another configuration (here: the paper's features, without the
     # prior's two value channels) names what differs instead of torch's shape error
     other = dainr.make_method(tiny_data, "dainr", steps=4, device="cpu", feature_values=0, **TINY)
     with pytest.raises(FitError, match=r"feature_values 3.0 -> 0"):
-        drain(run_fit(other, resume=ck))
+        drain(run_fit(other, RunOptions(resume=ck)))
 
 
 def test_diverging_fit_raises_a_fit_error(tiny_data):

@@ -9,7 +9,7 @@ import numpy as np
 import pytest
 
 import dainr
-from dainr.loop import Done, Progress, Snapshot, StopRequest, drain, run_fit
+from dainr.loop import Done, Progress, RunOptions, Snapshot, StopRequest, drain, run_fit
 from dainr.metrics import score_series
 
 from .conftest import small_method as _method
@@ -19,7 +19,7 @@ from .conftest import small_method as _method
 def test_streams_snapshots_and_stops_cleanly(name, cardiac):
     stop = StopRequest()
     snaps, progress, done = [], [], None
-    for msg in run_fit(_method(name, cardiac, steps=100), stop=stop, snapshot_every=2):
+    for msg in run_fit(_method(name, cardiac, steps=100), RunOptions(snapshot_every=2), stop=stop):
         if isinstance(msg, Progress):
             progress.append(msg.step)
             if msg.step == 5:
@@ -40,10 +40,12 @@ def test_resume_reproduces_an_uninterrupted_run(name, cardiac, tmp_path):
     whole = drain(run_fit(_method(name, cardiac, steps=6), seed=3))
     ck = tmp_path / f"{name}.pt"
     stop = StopRequest()
-    for msg in run_fit(_method(name, cardiac, steps=6), seed=3, stop=stop, checkpoint=ck):
+    for msg in run_fit(
+        _method(name, cardiac, steps=6), RunOptions(checkpoint=ck), seed=3, stop=stop
+    ):
         if isinstance(msg, Progress) and msg.step == 3:
             stop.request()
-    resumed = drain(run_fit(_method(name, cardiac, steps=6), seed=3, resume=ck))
+    resumed = drain(run_fit(_method(name, cardiac, steps=6), RunOptions(resume=ck), seed=3))
     np.testing.assert_allclose(resumed.loss_history, whole.loss_history, rtol=1e-5)
     np.testing.assert_allclose(resumed.frames, whole.frames, atol=1e-5 * np.abs(whole.frames).max())
 

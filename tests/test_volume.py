@@ -9,16 +9,15 @@ import pytest
 import dainr.volume as volume
 from dainr.errors import InputError
 from dainr.io.ismrmrd import read_ismrmrd
+from dainr.io.volume_output import VolumeOutput, read_volume_recon
 from dainr.loop import StopRequest
 from dainr.session import FitSpec
 from dainr.simulate.ismrmrd_writer import simulate_dce_volume, write_ismrmrd
 from dainr.volume import (
     SliceFailed,
     SliceResult,
-    VolumeOutput,
     fit_slice,
     parse_slices,
-    read_volume_recon,
     run_volume,
 )
 
@@ -107,7 +106,10 @@ def test_resume_fits_only_the_missing_slices(cluster_client, vol, tmp_path):
     assert [e.index for e in events if isinstance(e, SliceResult)] == [1]
     r = read_volume_recon(out)
     np.testing.assert_array_equal(r.frames[:, 0], first.frames)
-    assert np.abs(r.frames[:, 1]).max() > 0
+    # slice 1 is slice 1's own fit (not slice 0's, not left empty), as in the test above
+    local = fit_slice(vol.slice(1), SPEC, 1)
+    rel = np.linalg.norm(r.frames[:, 1] - local.frames) / np.linalg.norm(local.frames)
+    assert rel < 1e-2
 
 
 def test_a_failed_slice_is_reported_and_retried_once(thread_client, vol, tmp_path, monkeypatch):
@@ -250,3 +252,9 @@ def test_api_reconstruct_volume_returns_the_volume(thread_client, mrd):
         mrd, "nufft", slices="0", client=thread_client, spokes_per_frame=SPF
     )
     assert r.frames.shape == (3, 1, 24, 24) and r.slices == [0] and not r.partial
+    # the values: slice 0's gridding computed another way (the single-series API). The
+    # file has no maps: they are estimated, and a task's one torch thread sums in another
+    # order than this process's threads (2e-4 measured; slice 1's gridding is 1.7 off)
+    vol = dainr.load_volume(mrd)
+    ref = dainr.reconstruct(vol.slice(0), "nufft", spokes_per_frame=SPF, device="cpu").frames
+    assert np.linalg.norm(r.frames[:, 0] - ref) / np.linalg.norm(ref) < 1e-3

@@ -42,22 +42,23 @@ _LAZY = {
     "roi_curve": ".metrics",
     "score_series": ".metrics",
     "Reconstruction": ".result",
-    "KSpaceVolume": ".volume",
+    "KSpaceVolume": ".data",
     "load_volume": ".volume",
-    "read_volume_recon": ".volume",
+    "read_volume_recon": ".io.volume_output",
     "reconstruct_volume": ".volume",
 }
 
 if TYPE_CHECKING:  # what static tools and IDEs see; at run time __getattr__ provides these
     from .api import fit, make_method, reconstruct
-    from .data import KSpaceData, RadialSeries
+    from .data import KSpaceData, KSpaceVolume, RadialSeries
     from .errors import DainrError, FitError, InputError
     from .io import load_kspace, read_recon_h5, write_kspace_h5, write_recon_h5
+    from .io.volume_output import read_volume_recon
     from .loop import Done, Progress, Snapshot, StopRequest, run_fit
     from .methods import available_methods
     from .metrics import roi_curve, score_series
     from .result import Reconstruction
-    from .volume import KSpaceVolume, load_volume, read_volume_recon, reconstruct_volume
+    from .volume import load_volume, reconstruct_volume
 
 
 def __getattr__(name: str):

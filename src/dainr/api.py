@@ -6,19 +6,12 @@ import os
 from collections.abc import Iterator
 from typing import Any
 
-import numpy as np
-
 from .data import KSpaceData
-from .loop import Message, Method, StopRequest, drain
+from .loop import Message, RunOptions, StopRequest, drain
 from .methods import DEFAULT_METHOD
+from .methods.base import Method
 from .result import Reconstruction
 from .session import FitSpec, build_method, fit_stream, messages_only
-
-#: make_method / fit keywords that describe the preparation, not the method's config
-_SPEC_KEYS = (
-    "spokes_per_frame", "coil_maps", "dcf", "device", "backend",
-    "holdout", "holdout_every", "early_stop",
-)  # fmt: skip
 
 
 def _checked(data: KSpaceData | str | os.PathLike) -> KSpaceData | str | os.PathLike:
@@ -26,42 +19,28 @@ def _checked(data: KSpaceData | str | os.PathLike) -> KSpaceData | str | os.Path
     return data.validated() if isinstance(data, KSpaceData) else data
 
 
-def _spec(method: str, config: Any, seed: int | None, options: dict[str, Any]) -> FitSpec:
-    prep = {k: options.pop(k) for k in _SPEC_KEYS if k in options}
-    return FitSpec(method=method, config=config, overrides=options, seed=seed, **prep)
-
-
 def make_method(
     data: KSpaceData | str | os.PathLike,
     method: str = DEFAULT_METHOD,
     *,
     config: Any = None,
-    spokes_per_frame: int | None = None,
-    coil_maps: np.ndarray | str | os.PathLike | None = None,
-    dcf: str = "auto",
-    device: str | None = "auto",
-    backend: str = "auto",
     seed: int | None = 0,
-    **overrides,
+    **options,
 ) -> Method:
-    """Load (if a path), bin, prepare and build ``method`` with its config.
+    """Load (if a path), bin, prepare and build ``method``, ready for its first step.
 
-    ``overrides`` set config fields by name (``steps=200``); unknown names and mistyped
-    values are errors naming the field. ``seed`` fixes the RNGs before the networks are
-    initialised (None leaves them as they are).
+    ``options`` are :class:`~dainr.session.FitSpec` fields (``spokes_per_frame``,
+    ``coil_maps``, ``dcf``, ``device``, ``backend``, ...) and config fields by name
+    (``steps=200``); unknown names and mistyped values are errors naming the field.
+    ``seed`` fixes the RNGs before the networks are initialised (None leaves them as
+    they are). Work the method does before its first step (DA-INR's GRASP prior) is
+    done here.
     """
-    spec = FitSpec(
-        method=method,
-        config=config,
-        overrides=overrides,
-        spokes_per_frame=spokes_per_frame,
-        coil_maps=coil_maps,
-        dcf=dcf,
-        device=device,
-        backend=backend,
-        seed=seed,
+    built = build_method(
+        _checked(data), FitSpec.from_options(method, config=config, seed=seed, **options)
     )
-    return build_method(_checked(data), spec)
+    built.prepare()
+    return built
 
 
 def fit(
@@ -78,24 +57,16 @@ def fit(
     resume: str | os.PathLike | None = None,
     **options,
 ) -> Iterator[Message]:
-    """A generator of :class:`Progress` / :class:`Snapshot` / :class:`Done` messages.
+    """A generator of :class:`Stage` / :class:`Progress` / :class:`Snapshot` / :class:`Done`
+    messages.
 
-    ``options`` are preparation keywords (``spokes_per_frame``, ``coil_maps``, ``dcf``,
-    ``device``, ``backend``) and config overrides (``steps=200``).
+    ``options`` are :class:`~dainr.session.FitSpec` fields (``spokes_per_frame``,
+    ``coil_maps``, ``dcf``, ``device``, ``backend``, ``holdout``, ...) and config
+    fields by name (``steps=200``).
     """
-    spec = _spec(method, config, seed, dict(options))
-    return messages_only(
-        fit_stream(
-            _checked(data),
-            spec,
-            stop=stop,
-            snapshot_every=snapshot_every,
-            snapshot_seconds=snapshot_seconds,
-            checkpoint=checkpoint,
-            checkpoint_every=checkpoint_every,
-            resume=resume,
-        )
-    )
+    run = RunOptions(snapshot_every, snapshot_seconds, checkpoint, checkpoint_every, resume)
+    spec = FitSpec.from_options(method, config=config, seed=seed, **options)
+    return messages_only(fit_stream(_checked(data), spec, run, stop=stop))
 
 
 def reconstruct(
@@ -134,8 +105,9 @@ def _reconstruct_ensemble(
     for key in ("checkpoint", "checkpoint_every", "resume"):
         if opts.pop(key, None) is not None:
             raise ValueError(f"{key} is per fit: an ensemble of {k} fits takes none")
-    run = {
-        key: opts.pop(key) for key in ("stop", "snapshot_every", "snapshot_seconds") if key in opts
-    }
-    spec = _spec(method, opts.pop("config", None), opts.pop("seed", 0), opts)
-    return reconstruct_ensemble(_checked(data), spec, k, parallel=parallel, **run)
+    stop = opts.pop("stop", None)
+    run = RunOptions(opts.pop("snapshot_every", None), opts.pop("snapshot_seconds", None))
+    spec = FitSpec.from_options(
+        method, config=opts.pop("config", None), seed=opts.pop("seed", 0), **opts
+    )
+    return reconstruct_ensemble(_checked(data), spec, k, run, parallel=parallel, stop=stop)

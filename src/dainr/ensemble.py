@@ -6,9 +6,9 @@ and their held-out spokes. The result is the members' complex mean and, per pixe
 frame, the standard deviation of their magnitudes: where the data pin the image down
 the members agree, where the fit had to guess they do not.
 
-Members run on Dask workers (:func:`dainr.volume.open_client`, the volume runner's
-cluster: one worker per GPU, or single-threaded CPU workers) when ``parallel`` allows,
-else one after the other in this process with the usual live messages.
+Members run on Dask workers (:mod:`dainr.cluster`, as volume slices do: one worker per
+GPU, or the CPU cluster) when ``parallel`` allows, else one after the other in this
+process with the usual live messages.
 """
 
 from __future__ import annotations
@@ -23,8 +23,10 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from .cluster import cuda_count, dask_client, limit_threads_to_worker, run_tasks
 from .data import KSpaceData
-from .loop import Done, Message, StopRequest
+from .errors import FitStopped
+from .loop import Done, Message, RunOptions, StopRequest, drain
 from .result import Reconstruction
 from .session import FitSpec, Prepared, fit_stream
 
@@ -46,13 +48,8 @@ def member_spec(spec: FitSpec, index: int) -> FitSpec:
 
 def fit_member(data: KSpaceData, spec: FitSpec, index: int) -> Reconstruction:
     """One member to the end (what a Dask task runs)."""
-    from .volume import _limit_threads_to_worker
-
-    _limit_threads_to_worker()
-    for m in fit_stream(data, member_spec(spec, index)):
-        if isinstance(m, Done):
-            return m.result
-    raise RuntimeError(f"ensemble member {index}: the fit ended without a result")
+    limit_threads_to_worker()
+    return drain(fit_stream(data, member_spec(spec, index)))
 
 
 def combine(
@@ -85,14 +82,13 @@ def ensemble_stream(
     data: KSpaceData | str | os.PathLike,
     spec: FitSpec,
     k: int,
+    options: RunOptions | None = None,
     *,
     stop: StopRequest | None = None,
     parallel: bool | None = None,
     client=None,
     scheduler: str | None = None,
     workers: int | None = None,
-    snapshot_every: int | None = None,
-    snapshot_seconds: float | None = None,
 ) -> Iterator[Prepared | Message | MemberDone]:
     """Each member's messages (sequential) or :class:`MemberDone` as members finish
     (parallel), then one :class:`Done` with the combined result.
@@ -112,9 +108,7 @@ def ensemble_stream(
     if not isinstance(data, KSpaceData):
         data = load_kspace(data, spokes_per_frame=spec.spokes_per_frame)
     if parallel is None:
-        from .volume import _cuda_count
-
-        parallel = k > 1 and (client is not None or scheduler is not None or _cuda_count() > 1)
+        parallel = k > 1 and (client is not None or scheduler is not None or cuda_count() > 1)
     t0 = time.perf_counter()
     members: list[tuple[int, Reconstruction]] = []
     if parallel:
@@ -123,65 +117,40 @@ def ensemble_stream(
         for i in range(k):
             if stop.requested:
                 break
-            for m in fit_stream(
-                data,
-                member_spec(spec, i),
-                stop=stop,
-                snapshot_every=snapshot_every,
-                snapshot_seconds=snapshot_seconds,
-            ):
-                if isinstance(m, Done):
-                    members.append((i, m.result))
-                    yield MemberDone(i, k, m.result)
-                else:
-                    yield m
+            try:
+                for m in fit_stream(data, member_spec(spec, i), options, stop=stop):
+                    if isinstance(m, Done):
+                        members.append((i, m.result))
+                        yield MemberDone(i, k, m.result)
+                    else:
+                        yield m
+            except FitStopped:  # stopped before this member's first step: keep the others
+                break
     # members in seed order, whatever order they finished in
     ordered = [r for _, r in sorted(members, key=lambda p: p[0])]
     yield Done(combine(ordered, time.perf_counter() - t0, k))
 
 
 def _parallel(data, spec, k, members, stop, client, scheduler, workers) -> Iterator[MemberDone]:
-    from distributed import as_completed
-
-    from .volume import close_client, open_client
-
-    own = client is None
-    if own:
-        client, desc = open_client(scheduler, workers)
+    with dask_client(client, scheduler, workers) as (client, desc):
         log.info("ensemble of %d on %s", k, desc)
-    futures = {}
-    try:
         shared = client.scatter(data, broadcast=True)
-        for i in range(k):
-            fut = client.submit(fit_member, shared, spec, i, pure=False, key=f"dainr-member-{i}")
-            futures[fut] = i
-        ac = as_completed(list(futures))
-        while not ac.is_empty():
-            if stop.requested:
-                break
-            if not ac.has_ready():
-                time.sleep(0.2)
-                continue
-            for fut in ac.next_batch(block=False):
-                i = futures.pop(fut)
-                result = fut.result()  # a member's error is the ensemble's error
-                members.append((i, result))
-                yield MemberDone(i, k, result)
-    finally:
-        for fut in list(futures):
-            fut.cancel()
-        if own:
-            close_client(client)
+
+        def submit(i: int, attempt: int):
+            return client.submit(fit_member, shared, spec, i, pure=False, key=f"dainr-member-{i}")
+
+        for t in run_tasks(client, submit, range(k), stop=stop):
+            if t.error is not None:  # a member's error is the ensemble's error
+                raise t.error
+            members.append((t.item, t.result))
+            yield MemberDone(t.item, k, t.result)
 
 
 def reconstruct_ensemble(
-    data: KSpaceData | str | os.PathLike, spec: FitSpec, k: int, **kw
+    data: KSpaceData | str | os.PathLike, spec: FitSpec, k: int, *args, **kw
 ) -> Reconstruction:
     """Run an ensemble to the end and return its combined result."""
-    for m in ensemble_stream(data, spec, k, **kw):
-        if isinstance(m, Done):
-            return m.result
-    raise RuntimeError("the ensemble ended without a result")
+    return drain(ensemble_stream(data, spec, k, *args, **kw))
 
 
 __all__ = [

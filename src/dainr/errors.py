@@ -28,3 +28,8 @@ class FitError(DainrError):
     def __init__(self, message: str, partial=None):
         super().__init__(message)
         self.partial = partial
+
+
+class FitStopped(FitError):
+    """A stop requested before the first step (during a method's preparation stage):
+    there is no result to return."""

@@ -143,10 +143,6 @@ def render_result(
     return dataclasses.replace(result, frames=frames, upscale=float(upscale), attrs=attrs)
 
 
-#: the old name of :func:`render_times`, kept for imports (``frame_times`` now means only the
-#: stored ``attrs["frame_times"]``, the time of each frame of a result)
-frame_times = render_times
-
 __all__ = [
     "check_render_request",
     "render",

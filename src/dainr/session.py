@@ -11,17 +11,19 @@ from __future__ import annotations
 import os
 import time
 from collections.abc import Iterator, Mapping
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, fields
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 
+from .checkpoint import seed_everything
 from .config import build_config
 from .data import KSpaceData
 from .holdout import DEFAULT_FRACTION
-from .loop import Message, Method, StopRequest, run_fit, seed_everything
+from .loop import Message, RunOptions, StopRequest, run_fit
 from .methods import DEFAULT_METHOD, get_method
+from .methods.base import Method
 
 
 @dataclass(frozen=True)
@@ -50,6 +52,23 @@ class FitSpec:
     holdout_every: int | None = None
     #: evaluations without a better held-out loss before the fit stops; None: 10; 0: never
     early_stop: int | None = None
+
+    @classmethod
+    def from_options(
+        cls, method: str = DEFAULT_METHOD, *, config: Any = None, **options: Any
+    ) -> FitSpec:
+        """A spec from keywords: this class's fields by name (``spokes_per_frame``,
+        ``seed``, ...; None leaves one at its default, but for ``seed`` and ``device``);
+        every other keyword sets a config field of the method (``steps=200``)."""
+        names = {f.name for f in fields(cls)} - {"method", "config", "overrides"}
+        spec = {k: options.pop(k) for k in list(options) if k in names}
+        overrides = dict(options.pop("overrides", None) or {}) | options
+        spec = {k: v for k, v in spec.items() if v is not None or k in _NONE_MEANS_SOMETHING}
+        return cls(method=method, config=config, overrides=overrides, **spec)
+
+
+#: FitSpec fields where an explicit None is a choice, not "unset" (seed None: no seeding)
+_NONE_MEANS_SOMETHING = frozenset({"seed", "device"})
 
 
 @dataclass(frozen=True)
@@ -96,15 +115,11 @@ def build_method(data: KSpaceData | str | os.PathLike, spec: FitSpec) -> Method:
 def fit_stream(
     data: KSpaceData | str | os.PathLike,
     spec: FitSpec,
+    options: RunOptions | None = None,
     *,
     stop: StopRequest | None = None,
-    snapshot_every: int | None = None,
-    snapshot_seconds: float | None = None,
-    checkpoint: str | os.PathLike | None = None,
-    checkpoint_every: int | None = None,
-    resume: str | os.PathLike | None = None,
 ) -> Iterator[Prepared | Message]:
-    """:class:`Prepared`, then the loop's Progress / Snapshot / Done messages."""
+    """:class:`Prepared`, then the loop's Stage / Progress / Snapshot / Done messages."""
     method = None
     try:
         t0 = time.perf_counter()
@@ -115,12 +130,8 @@ def fit_stream(
         yield Prepared(method, method.total_steps, method.prep.n_frames, str(method.prep.device))
         yield from run_fit(
             method,
+            options,
             stop=stop,
-            snapshot_every=snapshot_every,
-            snapshot_seconds=snapshot_seconds,
-            checkpoint=checkpoint,
-            checkpoint_every=checkpoint_every,
-            resume=resume,
             holdout_every=spec.holdout_every,
             early_stop=spec.early_stop,
         )

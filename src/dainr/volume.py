@@ -1,23 +1,22 @@
-"""Volumes: several slices of one acquisition, each fitted on its own, in parallel on Dask.
+"""Volumes: the slices of one acquisition, each fitted on its own, in parallel on Dask.
 
-* :class:`KSpaceVolume` — slice-separated k-space ``[slices, coils, spokes, readout]``
-  (a stack-of-stars file after the kz inverse DFT, or 2-D multi-slice), one
-  :class:`KSpaceData` per slice by :meth:`KSpaceVolume.slice`.
-* :func:`fit_slice` — the task a Dask worker runs: optional coil compression, then the
+The volume itself is a :class:`dainr.data.KSpaceVolume` (one :class:`KSpaceData` per
+slice); its output file is :class:`dainr.io.volume_output.VolumeOutput`; the cluster
+and the submit/poll/cancel loop are :mod:`dainr.cluster`'s. Here:
+
+* :func:`fit_slice` -- the task a Dask worker runs: optional coil compression, then the
   one fit path :func:`dainr.session.fit_stream`, drained to its result. Only that
   slice's k-space travels to the worker.
-* :func:`fit_volume_stream` — submits one task per slice (``client.submit``), yields
-  results as they complete (``as_completed``), retries a failed slice once, cancels
-  pending ones on stop.
-* :class:`VolumeOutput` — ``/recon [frames, slices, ny, nx]`` written slice by slice as
-  results arrive, so an interrupted volume keeps them and ``resume`` fills the rest.
+* :func:`fit_volume_stream` -- a task per slice; :class:`VolumeStarted`, then a
+  :class:`SliceResult` per slice as it completes; a failed slice is retried once.
+* :func:`run_volume` -- the stream written into a volume output (or a resumed one).
+* :func:`reconstruct_volume` -- the Python API.
 
 Qt-free and terminal-free: the CLI and the plugin drain :func:`fit_volume_stream`.
 """
 
 from __future__ import annotations
 
-import json
 import logging
 import os
 import time
@@ -28,80 +27,12 @@ from typing import Any
 
 import numpy as np
 
-from .data import KSpaceData
+from .cluster import dask_client, limit_threads_to_worker, run_tasks
+from .data import KSpaceData, KSpaceVolume
 from .errors import FitError, InputError
+from .io.volume_output import VolumeOutput, VolumeReconstruction, read_volume_recon
 
 log = logging.getLogger(__name__)
-
-
-# ----------------------------------------------------------------------------- data model
-
-
-@dataclass
-class KSpaceVolume:
-    """Slice-separated radial k-space of a volume (see docs/raw-input.md)."""
-
-    kspace: np.ndarray  #: complex64 [n_slices, n_coils, n_spokes, n_readout]
-    trajectory: np.ndarray  #: float32 [n_slices, n_spokes, n_readout, 2], rad/pixel (y, x)
-    image_shape: tuple[int, int]
-    #: "stack-of-stars" (kz partitions separated by the inverse DFT), "multi-slice" or "single"
-    layout: str = "single"
-    pixel_size_mm: tuple[float, float, float] | None = None  #: (dz, dy, dx) for napari's scale
-    attrs: dict[str, Any] = field(default_factory=dict)
-    source: str | None = None
-    coil_maps: np.ndarray | None = None  #: complex64 [n_slices, n_coils, ny, nx]
-    reference: np.ndarray | None = None  #: [n_frames, n_slices, ny, nx]
-
-    @property
-    def n_slices(self) -> int:
-        return self.kspace.shape[0]
-
-    @property
-    def n_coils(self) -> int:
-        return self.kspace.shape[1]
-
-    @property
-    def n_spokes(self) -> int:
-        return self.kspace.shape[2]
-
-    @property
-    def n_readout(self) -> int:
-        return self.kspace.shape[3]
-
-    def default_spokes_per_frame(self) -> int:
-        s = self.attrs.get("spokes_per_frame")
-        return int(s) if s else 13
-
-    def slice(self, z: int) -> KSpaceData:
-        """Slice ``z`` as a 2-D k-space file's content (copies: what a task sends)."""
-        if not 0 <= z < self.n_slices:
-            raise IndexError(f"slice {z} out of range: the volume has {self.n_slices}")
-        ref = None
-        if self.reference is not None:
-            ref = np.ascontiguousarray(self.reference[:, z])
-        return KSpaceData(
-            kspace=np.ascontiguousarray(self.kspace[z]),
-            trajectory=np.array(self.trajectory[z], dtype=np.float32, order="C"),
-            image_shape=tuple(self.image_shape),
-            coil_maps=None if self.coil_maps is None else np.ascontiguousarray(self.coil_maps[z]),
-            reference=ref,
-            attrs=dict(self.attrs) | {"slice": int(z), "n_slices": self.n_slices},
-            source=f"{self.source} slice {z}" if self.source else f"slice {z}",
-        )
-
-    @classmethod
-    def from_kspace(cls, data: KSpaceData) -> KSpaceVolume:
-        """A one-slice volume of a 2-D file."""
-        return cls(
-            kspace=data.kspace[None],
-            trajectory=data.trajectory[None],
-            image_shape=tuple(data.image_shape),
-            layout="single",
-            attrs=dict(data.attrs),
-            source=data.source,
-            coil_maps=None if data.coil_maps is None else data.coil_maps[None],
-            reference=None if data.reference is None else data.reference[:, None],
-        )
 
 
 def parse_slices(text: str | None, n_slices: int, source: str | None = None) -> list[int]:
@@ -129,9 +60,6 @@ def parse_slices(text: str | None, n_slices: int, source: str | None = None) -> 
             f"--slices {text}: slice {bad[0]} does not exist (the volume has {n_slices}: 0-{n_slices - 1})",
         )
     return sorted(set(out))
-
-
-# ----------------------------------------------------------------------------- the task
 
 
 @dataclass
@@ -175,20 +103,15 @@ def fit_slice(
     data: KSpaceData, spec, index: int, virtual_coils: int | None = None, attempt: int = 1
 ) -> SliceResult:
     """Fit one slice through :func:`dainr.session.fit_stream` (what a Dask task runs)."""
-    from .loop import Done
+    from .loop import drain
     from .physics.compress import compress_coils
     from .session import fit_stream
 
     t0 = time.perf_counter()
-    worker = _limit_threads_to_worker()
+    worker = limit_threads_to_worker()
     if virtual_coils:
         data = compress_coils(data, int(virtual_coils))
-    result = None
-    for m in fit_stream(data, spec):
-        if isinstance(m, Done):
-            result = m.result
-    if result is None:
-        raise FitError(f"slice {index}: the fit ended without a result")
+    result = drain(fit_stream(data, spec))
     if not np.all(np.isfinite(result.frames)):
         raise FitError(f"slice {index}: non-finite values in the result")
     return SliceResult(
@@ -208,122 +131,6 @@ def fit_slice(
         attempt=attempt,
         partial=bool(result.partial),
     )
-
-
-#: worker environment variable: torch threads of each slice task (the LocalCluster sets it)
-TASK_THREADS_ENV = "DAINR_TASK_THREADS"
-
-
-def _limit_threads_to_worker() -> str:
-    """Set the task's torch threads; returns the worker's address ("local" outside Dask).
-
-    A Dask worker with ``--nthreads T`` runs T slices at once, so each gets one torch
-    thread (as distributed's own OMP_NUM_THREADS=1 for worker processes says) unless
-    the worker's environment sets ``DAINR_TASK_THREADS``: the LocalCluster runs one
-    slice per worker with that many threads. Two workers with two torch threads each
-    on two cores thrash (measured: benchmarks/README.md).
-    """
-    try:
-        from distributed import get_worker
-
-        w = get_worker()
-    except (ImportError, ValueError):
-        return "local"
-    import torch
-
-    n = max(1, int(os.environ.get(TASK_THREADS_ENV) or 1))
-    if torch.get_num_threads() != n:
-        torch.set_num_threads(n)
-    return str(w.address)
-
-
-# ----------------------------------------------------------------------------- the cluster
-
-
-def cpu_default_workers() -> tuple[int, int]:
-    """(workers, torch threads each) of the default CPU LocalCluster.
-
-    Measured on the shared 2-core development machine (benchmarks/README.md, "Volumes
-    on Dask"): one worker fitting the slices one after another with two torch threads
-    finished a 2-slice DA-INR volume in 60 and 110 s, two single-threaded workers
-    fitting both at once in 135 s (memory traffic and two preparations at once cost
-    more than torch loses on a second thread). So one worker per 4 cores, each using
-    its 4 cores' threads (above ~4 threads torch gains little on one slice's small
-    tensors: an assumption, not measured here), at least one worker.
-    """
-    cores = os.cpu_count() or 1
-    threads = min(cores, 4)
-    return max(1, cores // threads), threads
-
-
-def open_client(
-    scheduler: str | None = None, workers: int | None = None, threads_per_worker: int | None = None
-):
-    """A Dask client and a one-line description; the caller closes it (``close_client``).
-
-    ``scheduler`` (``tcp://host:port``) connects to a cluster the user started
-    (``dask scheduler`` + ``dask worker``, dask-jobqueue, dask-cuda). Otherwise a
-    ``LocalCluster`` of worker processes: one per GPU with its own
-    ``CUDA_VISIBLE_DEVICES`` when CUDA is there, else :func:`cpu_default_workers`.
-    """
-    from distributed import Client
-
-    if scheduler:
-        try:
-            client = Client(scheduler, timeout="20s")
-        except OSError as e:
-            raise ValueError(f"--scheduler {scheduler}: could not connect ({e})") from None
-        n = len(client.scheduler_info().get("workers", {}))
-        return client, f"scheduler {scheduler} ({n} workers)"
-    gpus = _cuda_count()
-    if gpus:
-        from distributed import Nanny, Scheduler, SpecCluster
-
-        n = min(workers or gpus, gpus)
-        specs = {
-            f"gpu{i}": {
-                "cls": Nanny,
-                "options": {"nthreads": 1, "env": {"CUDA_VISIBLE_DEVICES": str(i)}},
-            }
-            for i in range(n)
-        }
-        cluster = SpecCluster(
-            workers=specs, scheduler={"cls": Scheduler, "options": {"dashboard_address": None}}
-        )
-        return Client(cluster), f"local cluster: {n} GPU workers (one per GPU)"
-    from distributed import LocalCluster
-
-    n, t = cpu_default_workers()
-    n = workers or n
-    t = threads_per_worker or t
-    # one slice at a time per worker (a Dask thread each), t torch threads for it
-    cluster = LocalCluster(
-        n_workers=n,
-        threads_per_worker=1,
-        processes=True,
-        dashboard_address=None,
-        env={TASK_THREADS_ENV: str(t), "OMP_NUM_THREADS": str(t)},
-    )
-    return Client(cluster), f"local cluster: {n} workers x {t} threads (CPU)"
-
-
-def close_client(client) -> None:
-    cluster = getattr(client, "cluster", None)
-    client.close()
-    if cluster is not None:
-        cluster.close()
-
-
-def _cuda_count() -> int:
-    try:
-        import torch
-
-        return torch.cuda.device_count() if torch.cuda.is_available() else 0
-    except Exception:
-        return 0
-
-
-# ----------------------------------------------------------------------------- the runner
 
 
 def fit_volume_stream(
@@ -347,23 +154,13 @@ def fit_volume_stream(
     (a :class:`dainr.loop.StopRequest`) is requested, pending slices are cancelled and
     the stream ends; finished ones have been yielded already.
     """
-    from distributed import as_completed
-
     slices = list(range(volume.n_slices)) if slices is None else list(slices)
-    own = client is None
-    desc = ""
-    if own:
-        client, desc = open_client(scheduler, workers, threads_per_worker)
-    else:
-        desc = f"client {client.scheduler.address}"
-    futures: dict = {}
-    try:
-        info_workers = sorted(client.scheduler_info().get("workers", {}))
-        yield VolumeStarted(slices, desc, info_workers)
+    with dask_client(client, scheduler, workers, threads_per_worker) as (client, desc):
+        yield VolumeStarted(slices, desc, sorted(client.scheduler_info().get("workers", {})))
 
         def submit(z: int, attempt: int):
             # scatter only this slice's arrays; pure=False: a retry must run again
-            fut = client.submit(
+            return client.submit(
                 fit_slice,
                 volume.slice(z),
                 spec,
@@ -373,249 +170,22 @@ def fit_volume_stream(
                 pure=False,
                 key=f"dainr-slice-{z}-try{attempt}",
             )
-            futures[fut] = (z, attempt)
-            return fut
 
-        ac = as_completed([submit(z, 1) for z in slices], with_results=False)
-        # polled rather than iterated, so that a stop request is seen within a fraction
-        # of a second even while every worker is busy with a long slice
-        while not ac.is_empty():
-            if stop is not None and stop.requested:
-                break
-            if not ac.has_ready():
-                time.sleep(poll_seconds)
+        tasks = run_tasks(
+            client, submit, slices, retries=retries, stop=stop, poll_seconds=poll_seconds
+        )
+        for t in tasks:
+            if t.error is None:
+                yield t.result
                 continue
-            for fut in ac.next_batch(block=False):
-                z, attempt = futures.pop(fut)
-                if fut.status == "finished":
-                    yield fut.result()
-                    continue
-                err = _describe_error(fut)
-                again = attempt <= retries
-                log.warning(
-                    "slice %d failed on try %d: %s%s",
-                    z,
-                    attempt,
-                    err,
-                    " (retrying)" if again else "",
-                )
-                yield SliceFailed(z, err, again, attempt)
-                if again:
-                    ac.add(submit(z, attempt + 1))
-    finally:
-        for fut in list(futures):
-            fut.cancel()
-        if own:
-            close_client(client)
-
-
-def _describe_error(fut) -> str:
-    try:
-        e = fut.exception(timeout=5)
-    except Exception as x:  # the worker died: distributed says so here
-        e = x
-    return f"{e.__class__.__name__}: {e}" if e is not None else f"task {fut.status}"
-
-
-# ----------------------------------------------------------------------------- the output
-
-
-class VolumeOutput:
-    """``/recon [frames, slices, ny, nx]`` filled slice by slice, flushed after each.
-
-    Root attributes as for a 2-D output, plus ``slices`` (volume indices of the
-    second axis), ``slices_done``, ``seconds`` per slice (NaN until done),
-    ``workers`` per slice, ``cluster``, ``wall_seconds`` and ``partial`` (true until
-    every slice is there). The file is the record of an interrupted run:
-    :meth:`resume` reopens it and reports which slices are left.
-    """
-
-    def __init__(self, path: str | os.PathLike):
-        self.path = Path(path)
-        self.file = None
-
-    @classmethod
-    def create(
-        cls,
-        path,
-        slices: Sequence[int],
-        n_frames: int,
-        image_shape: tuple[int, int],
-        attrs: dict[str, Any],
-        input_path=None,
-    ) -> VolumeOutput:
-        import h5py
-
-        out = cls(path)
-        if (
-            input_path is not None
-            and out.path.exists()
-            and out.path.resolve() == Path(input_path).resolve()
-        ):
-            raise InputError(out.path, None, "refusing to write the output over the input file")
-        out.path.parent.mkdir(parents=True, exist_ok=True)
-        f = h5py.File(out.path, "w")
-        ny, nx = image_shape
-        f.create_dataset(
-            "recon",
-            shape=(n_frames, len(slices), ny, nx),
-            dtype=np.complex64,
-            chunks=(n_frames, 1, ny, nx),
-        )
-        for k, v in attrs.items():
-            _set_attr(f, k, v)
-        f.attrs["slices"] = np.asarray(slices, np.int64)
-        f.attrs["slices_done"] = np.zeros(0, np.int64)
-        f.attrs["seconds"] = np.full(len(slices), np.nan)
-        f.attrs["workers"] = json.dumps([""] * len(slices))
-        f.attrs["partial"] = True
-        f.flush()
-        out.file = f
-        return out
-
-    @classmethod
-    def resume(cls, path) -> tuple[VolumeOutput, list[int]]:
-        """Reopen a volume output; returns it and the slices still to do."""
-        import h5py
-
-        out = cls(path)
-        if not out.path.exists():
-            raise InputError(out.path, None, "--resume: no such volume output")
-        try:
-            f = h5py.File(out.path, "r+")
-        except OSError as e:
-            raise InputError(out.path, None, f"--resume: not a readable HDF5 file ({e})") from None
-        if "recon" not in f or "slices" not in f.attrs or f["recon"].ndim != 4:
-            f.close()
-            raise InputError(
-                out.path,
-                "/recon",
-                "--resume: not a volume output (expected /recon [frames, slices, ny, nx] with attribute slices)",
+            log.warning(
+                "slice %d failed on try %d: %s%s",
+                t.item,
+                t.attempt,
+                t.error_text,
+                " (retrying)" if t.retrying else "",
             )
-        out.file = f
-        done = set(np.asarray(f.attrs["slices_done"]).tolist())
-        return out, [int(z) for z in f.attrs["slices"] if int(z) not in done]
-
-    @property
-    def slices(self) -> list[int]:
-        return [int(z) for z in self.file.attrs["slices"]]
-
-    @property
-    def n_frames(self) -> int:
-        return int(self.file["recon"].shape[0])
-
-    def attr(self, name: str, default=None):
-        v = self.file.attrs.get(name, default)
-        return v.decode() if isinstance(v, bytes) else v
-
-    def write(self, r: SliceResult) -> None:
-        f = self.file
-        pos = self.slices.index(r.index)
-        if r.frames.shape != f["recon"].shape[:1] + f["recon"].shape[2:]:
-            raise ValueError(
-                f"slice {r.index}: result {r.frames.shape} does not fit /recon {f['recon'].shape}"
-            )
-        f["recon"][:, pos] = r.frames
-        secs = np.asarray(f.attrs["seconds"], np.float64)
-        secs[pos] = r.seconds
-        f.attrs["seconds"] = secs
-        workers = json.loads(self.attr("workers"))
-        workers[pos] = r.worker
-        f.attrs["workers"] = json.dumps(workers)
-        done = sorted(set(np.asarray(f.attrs["slices_done"]).tolist()) | {r.index})
-        f.attrs["slices_done"] = np.asarray(done, np.int64)
-        f.attrs["peak_memory_bytes"] = max(
-            int(f.attrs.get("peak_memory_bytes", 0)), r.peak_memory_bytes
-        )
-        for k in ("method", "spokes_per_frame"):
-            if k not in f.attrs:
-                f.attrs[k] = getattr(r, k)
-        if "config" not in f.attrs:
-            f.attrs["config"] = json.dumps(r.config, sort_keys=True, default=str)
-        for k, v in r.attrs.items():
-            if k not in f.attrs and v is not None:
-                _set_attr(f, k, v)
-        f.flush()
-
-    def finish(self, wall_seconds: float, cluster: str) -> bool:
-        """Close; returns whether every slice is there (then ``partial`` is false)."""
-        import dainr
-
-        f = self.file
-        complete = len(np.asarray(f.attrs["slices_done"])) == len(self.slices)
-        f.attrs["partial"] = not complete
-        f.attrs["wall_seconds"] = float(wall_seconds) + float(f.attrs.get("wall_seconds", 0.0))
-        f.attrs["cluster"] = cluster
-        f.attrs["versions"] = json.dumps(dainr.versions(), sort_keys=True)
-        f.close()
-        self.file = None
-        return complete
-
-    def close(self) -> None:
-        if self.file is not None:
-            self.file.close()
-            self.file = None
-
-
-def _set_attr(f, k: str, v) -> None:
-    if v is None:
-        return
-    if isinstance(v, (dict, list, tuple)) and not (
-        isinstance(v, (list, tuple)) and v and all(isinstance(x, (int, float)) for x in v)
-    ):
-        v = json.dumps(v, default=str)
-    f.attrs[k] = v
-
-
-@dataclass
-class VolumeReconstruction:
-    """A volume output as read back."""
-
-    frames: np.ndarray  #: complex64 [F, Z, ny, nx]
-    slices: list[int]
-    slices_done: list[int]
-    seconds: np.ndarray  #: per slice (NaN: not done)
-    method: str
-    config: dict[str, Any]
-    partial: bool
-    attrs: dict[str, Any]
-
-
-def is_volume_recon(path: str | os.PathLike) -> bool:
-    import h5py
-
-    try:
-        with h5py.File(path, "r") as f:
-            return "recon" in f and f["recon"].ndim == 4
-    except Exception:
-        return False
-
-
-def read_volume_recon(path: str | os.PathLike) -> VolumeReconstruction:
-    import h5py
-
-    path = Path(path)
-    try:
-        f = h5py.File(path, "r")
-    except OSError as e:
-        raise InputError(path, None, f"not a readable HDF5 file ({e})") from None
-    with f:
-        if "recon" not in f or f["recon"].ndim != 4:
-            raise InputError(
-                path, "/recon", "not a volume output (expected [frames, slices, ny, nx])"
-            )
-        frames = f["recon"][()]
-        a = {k: (v.decode() if isinstance(v, bytes) else v) for k, v in f.attrs.items()}
-    return VolumeReconstruction(
-        frames=frames,
-        slices=[int(z) for z in a.get("slices", range(frames.shape[1]))],
-        slices_done=[int(z) for z in np.asarray(a.get("slices_done", []))],
-        seconds=np.asarray(a.get("seconds", []), np.float64),
-        method=str(a.get("method", "unknown")),
-        config=json.loads(a.get("config", "{}")),
-        partial=bool(a.get("partial", False)),
-        attrs=a,
-    )
+            yield SliceFailed(t.item, t.error_text, t.retrying, t.attempt)
 
 
 def reconstruct_volume(
@@ -633,9 +203,39 @@ def reconstruct_volume(
     device: str | None = "auto",
     **overrides,
 ) -> VolumeReconstruction:
-    """Python API: fit every (or the selected) slice on Dask; write ``out`` when given.
+    """Fit every (or the selected) slice of a volume on Dask.
 
-    ``overrides`` set config fields of the method by name (``steps=300``).
+    Parameters
+    ----------
+    data : KSpaceVolume or path
+        The volume, or any input :func:`load_volume` reads (a 2-D file is one slice).
+    method : str, optional
+        A registered method (:func:`dainr.available_methods`); DA-INR by default.
+    out : path, optional
+        Where to write the volume output (kept); a temporary file otherwise.
+    slices : sequence of int or str, optional
+        Volume indices, or text such as ``"3,5-9"``; all slices by default.
+    scheduler : str, optional
+        ``tcp://host:port`` of a Dask scheduler the user started.
+    workers : int, optional
+        Size of the local cluster (default: :func:`dainr.cluster.cpu_default_workers`).
+    virtual_coils : int, optional
+        Compress each slice's coils to this many (SVD) before its fit.
+    client : distributed.Client, optional
+        A client to use instead of opening one.
+    seed : int
+        The seed of every slice's fit.
+    spokes_per_frame : int, optional
+        Binning (default: the file's, else 13).
+    device : str
+        ``auto``, ``cpu``, ``cuda``, ...
+    **overrides
+        Config fields of the method by name (``steps=300``).
+
+    Returns
+    -------
+    VolumeReconstruction
+        ``frames [F, Z, ny, nx]``, the slices done, per-slice seconds and the config.
     """
     import tempfile
 
@@ -645,12 +245,12 @@ def reconstruct_volume(
     vol = data if isinstance(data, KSpaceVolume) else load_volume(data)
     if not isinstance(slices, (list, tuple)):
         slices = parse_slices(slices, vol.n_slices, vol.source)
-    spec = FitSpec(
-        method=method or DEFAULT_METHOD,
-        overrides=overrides,
+    spec = FitSpec.from_options(
+        method or DEFAULT_METHOD,
         seed=seed,
         spokes_per_frame=spokes_per_frame,
         device=device,
+        **overrides,
     )
     tmp = None
     if out is None:
@@ -793,65 +393,14 @@ def grid_slices(
 
 
 __all__ = [
-    "KSpaceVolume",
     "SliceFailed",
     "SliceResult",
-    "VolumeOutput",
-    "VolumeReconstruction",
     "VolumeStarted",
-    "cpu_default_workers",
     "fit_slice",
     "fit_volume_stream",
     "grid_slices",
-    "is_volume_recon",
     "load_volume",
-    "open_client",
     "parse_slices",
-    "read_volume_recon",
     "reconstruct_volume",
     "run_volume",
 ]
-
-
-def describe_volume(path: str | os.PathLike, spokes_per_frame: int | None = None) -> str:
-    """``dainr info`` of raw input: layout, slices/partitions, spokes, coils, frames."""
-    vol = load_volume(path)
-    spf = spokes_per_frame or vol.default_spokes_per_frame()
-    n_frames, left = divmod(vol.n_spokes, spf)
-    what = {
-        "stack-of-stars": "kz partitions (slices after the inverse DFT over kz)",
-        "multi-slice": "2-D slices",
-        "single": "slice",
-    }[vol.layout]
-    lines = [
-        f"{path}: {vol.attrs.get('source_format', 'raw')} radial k-space, {vol.layout}",
-        f"  slices       {vol.n_slices} {what}",
-        f"  coils        {vol.n_coils}",
-        f"  spokes       {vol.n_spokes} per slice x {vol.n_readout} samples",
-        f"  image        {vol.image_shape[0]} x {vol.image_shape[1]}",
-        f"  frames       {n_frames} at {spf} spokes/frame"
-        + (f" ({left} spokes dropped)" if left else ""),
-    ]
-    if vol.pixel_size_mm:
-        dz, dy, dx = vol.pixel_size_mm
-        lines.append(f"  voxel        {dz:g} x {dy:g} x {dx:g} mm (z, y, x)")
-    lines += [
-        f"  {k:<12} {v}" for k, v in vol.attrs.items() if k not in ("source_format", "layout")
-    ]
-    return "\n".join(lines)
-
-
-def describe_volume_recon(path: str | os.PathLike) -> str:
-    r = read_volume_recon(path)
-    F, Z, ny, nx = r.frames.shape
-    secs = ", ".join(f"{z}: {s:.1f}" for z, s in zip(r.slices, r.seconds) if np.isfinite(s))
-    lines = [
-        f"{path}: volume reconstruction by {r.method}" + (" (partial)" if r.partial else ""),
-        f"  recon        {F} frames x {Z} slices x {ny} x {nx}",
-        f"  slices       {r.slices} ({len(r.slices_done)} done)",
-        f"  seconds      {secs or 'none done'}",
-        f"  cluster      {r.attrs.get('cluster', '?')}",
-        f"  wall time    {float(r.attrs.get('wall_seconds', 0.0)):.1f} s",
-        f"  config       {r.config}",
-    ]
-    return "\n".join(lines)

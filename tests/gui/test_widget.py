@@ -131,11 +131,11 @@ def test_steps_box_says_method_default_and_passes_a_count(viewer_widget):
     for method in ("dainr", "grasp"):  # both derive their step count
         widget.settings.method_box.value = method
         assert steps.native.text() == "method default"
-        assert "steps" not in widget.fit_request().overrides
+        assert "steps" not in widget.fit_request().spec.overrides
     widget.settings.method_box.value = "dainr"
     steps.value = 120
     assert steps.native.text() == "120"
-    assert widget.fit_request().overrides["steps"] == 120
+    assert widget.fit_request().spec.overrides["steps"] == 120
     widget.settings.method_box.value = "tddip"  # a fixed default is shown as the number
     assert steps.native.text() == "10000"
 
@@ -155,6 +155,33 @@ def test_contrast_is_set_once_then_kept(qtbot, dainr_widget):
     widget.fit()
     wait_idle(qtbot, widget)
     assert limits == [(0.0, 123.0)] * 5  # six snapshots: one creates, five update
+
+
+def test_the_prior_shows_progress_and_stop_ends_it(qtbot, dainr_widget):
+    viewer, widget = dainr_widget
+    set_advanced(widget, {"prior_iterations": 1_000_000})  # hours of prior: only Stop ends it
+    stages = record(widget.session.stage)
+    failed = record(widget.session.failed)
+    widget.fit()
+    qtbot.waitUntil(lambda: len(stages) >= 3, timeout=FIT_TIMEOUT_MS)
+    assert widget.progress.format().startswith("prior ")
+    assert stages[-1].name == "prior" and stages[-1].total == 1_000_000
+    widget.stop()
+    wait_idle(qtbot, widget)
+    assert stages[-1].done < 1_000_000 and len(failed) == 1
+    assert "stopped during the prior" in widget.status.text()
+    assert widget.progress.format() == "stopped" and controls_enabled(widget)
+    assert widget.result is None  # nothing was fitted: no layer claims a result
+
+
+def test_whole_number_boxes_show_their_special_values(viewer_widget):
+    viewer, widget = viewer_widget
+    s = widget.settings
+    s.checkpoint_every.value = 0
+    s.early_stop.value = 0
+    assert s.checkpoint_every.native.text() == "end only" and s.early_stop.native.text() == "never"
+    s.checkpoint_every.value = 25
+    assert s.checkpoint_every.native.text() == "25"
 
 
 def test_stop_keeps_a_usable_partial_result(qtbot, dainr_widget):
@@ -322,10 +349,13 @@ def test_every_method_offers_its_settings(viewer_widget, method):
     widget.settings.method_box.value = method
     _, config_cls = get_method(method)
     shown = {w.name for w in widget.settings.config_form}
-    assert shown == {f.name for f in dataclasses.fields(config_cls)} - {"steps"}
+    research = set(getattr(config_cls, "RESEARCH_FIELDS", ()))
+    assert shown == {f.name for f in dataclasses.fields(config_cls)} - {"steps"} - research
+    if method == "dainr":  # switches measured worse stay out of the form
+        assert research and "jitter" in research and "ema" in shown
     req = widget.fit_request()  # the untouched form asks for the method's own defaults
-    assert set(req.overrides) <= {"steps"}
-    config_cls(**req.overrides)
+    assert set(req.spec.overrides) <= {"steps"}
+    config_cls(**req.spec.overrides)
 
 
 def test_a_bad_advanced_setting_is_reported_not_run(viewer_widget):
@@ -340,4 +370,4 @@ def test_a_bad_advanced_setting_is_reported_not_run(viewer_widget):
     [message] = new_messages(before)
     assert "DainrConfig.lr" in message and "'fast please'" in message and "float" in message
     widget.settings.config_form.lr.value = "0.002"
-    assert widget.fit_request().overrides["lr"] == 0.002
+    assert widget.fit_request().spec.overrides["lr"] == 0.002

@@ -26,7 +26,7 @@ def register(sub) -> None:
 def load_reference(path: Path) -> np.ndarray:
     import h5py
 
-    from ..io.validate import check_array
+    from ..data import check_array
 
     if not path.exists():
         raise InputError(path, None, "no such file")

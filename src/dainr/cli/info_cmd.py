@@ -17,7 +17,7 @@ def register(sub) -> None:
 
 def describe(path: Path, spokes_per_frame: int | None = None) -> str:
     from ..io import is_raw_file, is_recon_file, load_kspace, read_recon_h5
-    from ..volume import describe_volume, describe_volume_recon, is_volume_recon
+    from ..io.volume_output import is_volume_recon
 
     if path.suffix.lower() in (".h5", ".hdf5") and is_volume_recon(path):
         return describe_volume_recon(path)
@@ -98,3 +98,54 @@ def curve_summary(r) -> list[str]:
 def run(args: argparse.Namespace) -> int:
     print(describe(args.file, args.spokes_per_frame))
     return 0
+
+
+def describe_volume(path: Path, spokes_per_frame: int | None = None) -> str:
+    """Raw input: layout, slices/partitions, spokes, coils, frames."""
+    from ..volume import load_volume
+
+    vol = load_volume(path)
+    spf = spokes_per_frame or vol.default_spokes_per_frame()
+    n_frames, left = divmod(vol.n_spokes, spf)
+    what = {
+        "stack-of-stars": "kz partitions (slices after the inverse DFT over kz)",
+        "multi-slice": "2-D slices",
+        "single": "slice",
+    }[vol.layout]
+    lines = [
+        f"{path}: {vol.attrs.get('source_format', 'raw')} radial k-space, {vol.layout}",
+        f"  slices       {vol.n_slices} {what}",
+        f"  coils        {vol.n_coils}",
+        f"  spokes       {vol.n_spokes} per slice x {vol.n_readout} samples",
+        f"  image        {vol.image_shape[0]} x {vol.image_shape[1]}",
+        f"  frames       {n_frames} at {spf} spokes/frame"
+        + (f" ({left} spokes dropped)" if left else ""),
+    ]
+    if vol.pixel_size_mm:
+        dz, dy, dx = vol.pixel_size_mm
+        lines.append(f"  voxel        {dz:g} x {dy:g} x {dx:g} mm (z, y, x)")
+    lines += [
+        f"  {k:<12} {v}" for k, v in vol.attrs.items() if k not in ("source_format", "layout")
+    ]
+    return "\n".join(lines)
+
+
+def describe_volume_recon(path: Path) -> str:
+    """A volume output: slices done, seconds per slice, cluster, config."""
+    import numpy as np
+
+    from ..io.volume_output import read_volume_recon
+
+    r = read_volume_recon(path)
+    F, Z, ny, nx = r.frames.shape
+    secs = ", ".join(f"{z}: {s:.1f}" for z, s in zip(r.slices, r.seconds) if np.isfinite(s))
+    lines = [
+        f"{path}: volume reconstruction by {r.method}" + (" (partial)" if r.partial else ""),
+        f"  recon        {F} frames x {Z} slices x {ny} x {nx}",
+        f"  slices       {r.slices} ({len(r.slices_done)} done)",
+        f"  seconds      {secs or 'none done'}",
+        f"  cluster      {r.attrs.get('cluster', '?')}",
+        f"  wall time    {float(r.attrs.get('wall_seconds', 0.0)):.1f} s",
+        f"  config       {r.config}",
+    ]
+    return "\n".join(lines)

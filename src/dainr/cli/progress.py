@@ -16,7 +16,7 @@ from typing import IO
 
 from tqdm import tqdm
 
-from ..loop import Done, Message, Progress, StopRequest
+from ..loop import Done, Message, Progress, Stage, StopRequest
 from ..result import Reconstruction
 
 #: a log line at least this often (seconds), besides one per tenth of the steps
@@ -34,7 +34,9 @@ class LineProgress:
         file: IO[str] | None = None,
         disable: bool = False,
         every_seconds: float = LINE_SECONDS,
+        label: str = "step",
     ):
+        self.label = label
         self.total = max(int(total), 1)
         self.n = int(initial)
         self.file = file if file is not None else sys.stderr
@@ -71,7 +73,7 @@ class LineProgress:
         extra = f", {self.postfix}" if self.postfix else ""
         pct = 100 * self.n // self.total
         print(
-            f"step {self.n}/{self.total} ({pct}%){extra}, {elapsed:.0f} s{eta}",
+            f"{self.label} {self.n}/{self.total} ({pct}%){extra}, {elapsed:.0f} s{eta}",
             file=self.file,
             flush=True,
         )
@@ -80,19 +82,29 @@ class LineProgress:
         self._write(time.monotonic())  # the last step reached, whether or not it fell on a tenth
 
 
-def progress_bar(total: int, initial: int = 0, quiet: bool = False, file: IO[str] | None = None):
-    """A tqdm bar on a terminal (or in Jupyter), :class:`LineProgress` lines elsewhere."""
+def progress_bar(
+    total: int,
+    initial: int = 0,
+    quiet: bool = False,
+    file: IO[str] | None = None,
+    label: str = "step",
+):
+    """A tqdm bar on a terminal (or in Jupyter), :class:`LineProgress` lines elsewhere;
+    ``label`` names what is counted (``step``, ``prior``)."""
     file = file if file is not None else sys.stderr
     if _is_interactive(file):
-        return tqdm(
+        bar = tqdm(
             total=total,
             initial=initial,
             disable=quiet,
-            unit="step",
+            desc=None if label == "step" else label,
+            unit="step" if label == "step" else "it",
             dynamic_ncols=True,
             file=file,
         )
-    return LineProgress(total, initial, file=file, disable=quiet)
+        bar.label = label
+        return bar
+    return LineProgress(total, initial, file=file, disable=quiet, label=label)
 
 
 def _is_interactive(file: IO[str]) -> bool:
@@ -141,24 +153,23 @@ class StopOnCtrlC:
             signal.signal(sig, handler)
 
 
-def drain_with_progress(
-    messages: Iterator[Message], stop: StopRequest, quiet: bool = False
-) -> tuple[Reconstruction, bool]:
-    """Run ``messages`` to :class:`Done`; the first Ctrl-C requests a stop, a second aborts.
-
-    Returns the result and whether the user interrupted.
-    """
-    with StopOnCtrlC(stop, "stopping after this step (Ctrl-C again to abort without saving)") as c:
-        result = drain_showing_progress(messages, quiet=quiet)
-    return result, c.interrupted
-
-
 def drain_showing_progress(messages: Iterator[Message], quiet: bool = False) -> Reconstruction:
-    """Run ``messages`` to :class:`Done` with a progress display on stderr."""
+    """Run ``messages`` to :class:`Done` with a progress display on stderr: a bar for a
+    preparation stage ("prior 40/100"), then one for the steps."""
     bar = None
+    stage = None
     try:
         for m in messages:
-            if isinstance(m, Progress):
+            if isinstance(m, Stage):
+                if stage is None or stage.label != m.name:
+                    if stage is not None:
+                        stage.close()
+                    stage = progress_bar(m.total, quiet=quiet, label=m.name)
+                stage.update(m.done - stage.n)
+            elif isinstance(m, Progress):
+                if stage is not None:
+                    stage.close()
+                    stage = None
                 if bar is not None and m.step <= bar.n:  # the next fit of an ensemble
                     bar.close()
                     bar = None
@@ -169,6 +180,7 @@ def drain_showing_progress(messages: Iterator[Message], quiet: bool = False) -> 
             elif isinstance(m, Done):
                 return m.result
     finally:
-        if bar is not None:
-            bar.close()
+        for b in (stage, bar):
+            if b is not None:
+                b.close()
     raise RuntimeError("fit ended without a result")

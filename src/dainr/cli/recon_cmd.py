@@ -112,15 +112,28 @@ def register(sub) -> None:
     p.set_defaults(func=run)
 
 
+#: recon flags that are FitSpec fields of the same name
+CLI_SPEC_FIELDS = (
+    "spokes_per_frame", "coil_maps", "dcf", "device", "backend", "seed",
+    "holdout", "holdout_every", "early_stop",
+)  # fmt: skip
+
+
+def wants_volume(args: argparse.Namespace) -> bool:
+    """Whether volume flags ask for the volume path even for a one-slice input."""
+    return args.slices is not None or bool(args.scheduler) or bool(args.workers)
+
+
 def run(args: argparse.Namespace) -> int:
     from ..config import parse_assignments
-    from ..errors import FitError
-    from ..io import write_recon_h5
-    from ..loop import StopRequest
+    from ..data import KSpaceVolume
+    from ..errors import FitError, FitStopped
+    from ..io import load_kspace_or_volume, write_recon_h5
+    from ..loop import RunOptions, StopRequest
     from ..methods import get_method
     from ..render import check_render_request
     from ..session import FitSpec, Prepared, fit_stream
-    from .progress import drain_with_progress
+    from .progress import StopOnCtrlC, drain_showing_progress
 
     out = args.out or args.input.with_name(f"{args.input.stem}_{args.method}.h5")
     if out.resolve() == args.input.resolve():
@@ -131,75 +144,80 @@ def run(args: argparse.Namespace) -> int:
     overrides = parse_assignments(config_cls, args.set)
     if args.steps is not None:
         overrides["steps"] = args.steps
-    spec = FitSpec(
-        method=args.method,
+    spec = FitSpec.from_options(
+        args.method,
         overrides=overrides,
-        spokes_per_frame=args.spokes_per_frame,
-        coil_maps=args.coil_maps,
-        dcf=args.dcf,
-        device=args.device,
-        backend=args.backend,
-        seed=args.seed,
-        holdout=args.holdout,
-        holdout_every=args.holdout_every,
-        early_stop=args.early_stop,
+        **{k: getattr(args, k) for k in CLI_SPEC_FIELDS},
     )
-    from .volume_recon import load_input, run_volume_cli
+    data = load_kspace_or_volume(args.input, spokes_per_frame=args.spokes_per_frame)
+    if isinstance(data, KSpaceVolume):
+        if data.n_slices > 1 or wants_volume(args):
+            from .volume_recon import run_volume_cli
 
-    source = args.input
-    vol = load_input(args)
-    if vol is not None and (
-        vol.n_slices > 1 or args.slices is not None or args.scheduler or args.workers
-    ):
-        return run_volume_cli(args, spec, vol, out)
-    if vol is not None:
-        source = vol.slice(0)
+            return run_volume_cli(args, spec, data, out)
+        data = data.slice(0)
+    elif wants_volume(args):
+        from .volume_recon import run_volume_cli
+
+        return run_volume_cli(args, spec, KSpaceVolume.from_kspace(data), out)
     if args.virtual_coils:
-        from ..io import load_kspace
         from ..physics.compress import compress_coils
 
-        if vol is None:
-            source = load_kspace(args.input, spokes_per_frame=args.spokes_per_frame)
-        source = compress_coils(source, args.virtual_coils)
+        data = compress_coils(data, args.virtual_coils)
     if args.ensemble != 1:
-        return _run_ensemble(args, spec, source, out)
+        return _run_ensemble(args, spec, data, out)
     stop = StopRequest()
-    stream = fit_stream(
-        source,
-        spec,
-        stop=stop,
+    # a periodic snapshot is what a fault (NaN loss, out of memory) can still save
+    run = RunOptions(
+        snapshot_seconds=30.0,
         checkpoint=args.checkpoint,
         checkpoint_every=args.checkpoint_every,
         resume=args.resume,
-        # a periodic snapshot is what a fault (NaN loss, out of memory) can still save
-        snapshot_seconds=30.0,
     )
-    if not args.quiet:  # coil maps and DA-INR's GRASP prior take seconds before step 1
-        print(f"preparing {args.method}: binning, coil maps, density…", file=sys.stderr, flush=True)
-    prepared = next(stream)
-    assert isinstance(prepared, Prepared)
-    method = prepared.method
-    if not args.quiet:
-        secs = method.prep.settings.get("seconds", 0.0)
-        print(f"prepared in {secs:.1f} s", file=sys.stderr, flush=True)
-    try:
-        result, interrupted = drain_with_progress(stream, stop, quiet=args.quiet)
-    except FitError as e:
-        if e.partial is not None:
-            write_recon_h5(out, e.partial, input_path=args.input)
-            raise FitError(
-                f"{e} (partial result of step {e.partial.steps_done} written to {out})"
-            ) from None
-        raise
+    # Ctrl-C and SIGTERM stop cooperatively from the start: during the preparation and
+    # DA-INR's GRASP prior as during the steps (a background job ignores SIGINT unless
+    # a handler is installed, so one is, whatever the shell did)
+    message = "stopping (Ctrl-C again to abort without saving)"
+    with StopOnCtrlC(stop, message) as ctrl_c:
+        if not args.quiet:
+            print(
+                f"preparing {args.method}: binning, coil maps, density…",
+                file=sys.stderr,
+                flush=True,
+            )
+        built: list = []  # the method, to render it after the fit
+
+        def announced(stream):
+            for m in stream:
+                if isinstance(m, Prepared):
+                    built.append(m.method)
+                    if not args.quiet:
+                        secs = m.method.prep.settings.get("seconds", 0.0)
+                        print(f"prepared in {secs:.1f} s", file=sys.stderr, flush=True)
+                yield m
+
+        try:
+            stream = fit_stream(data, spec, run, stop=stop)
+            result = drain_showing_progress(announced(stream), quiet=args.quiet)
+        except FitStopped as e:
+            print(f"dainr recon: {e}; nothing written", file=sys.stderr)
+            return 130
+        except FitError as e:
+            if e.partial is not None:
+                write_recon_h5(out, e.partial, input_path=args.input)
+                raise FitError(
+                    f"{e} (partial result of step {e.partial.steps_done} written to {out})"
+                ) from None
+            raise
     if args.upscale != 1.0 or args.frames_between:
         from ..render import render_result
 
         result = render_result(
-            method, result, upscale=args.upscale, frames_between=args.frames_between
+            built[0], result, upscale=args.upscale, frames_between=args.frames_between
         )
     write_recon_h5(out, result, input_path=args.input)
     _report(args, result, out)
-    return 130 if interrupted else 0
+    return 130 if ctrl_c.interrupted else 0
 
 
 def _report(args: argparse.Namespace, result, out: Path) -> None:
@@ -257,7 +275,6 @@ def _run_ensemble(args: argparse.Namespace, spec, source, out: Path) -> int:
             args.ensemble,
             stop=stop,
             parallel=True if args.ensemble_parallel else None,
-            snapshot_seconds=None,
         )
         result = drain_showing_progress(announced(stream), quiet=args.quiet)
     write_recon_h5(out, result, input_path=args.input)

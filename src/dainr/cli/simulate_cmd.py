@@ -100,9 +100,7 @@ def register(sub) -> None:
 
 def run(args: argparse.Namespace) -> int:
     if args.format == "ismrmrd" or args.slices is not None:
-        from ..simulate.ismrmrd_writer import run_simulate_volume
-
-        return run_simulate_volume(args)
+        return run_volume(args)
     from ..simulate import (
         PHANTOMS,
         SimulationConfig,
@@ -175,6 +173,45 @@ def _write(args: argparse.Namespace, data) -> int:
         f"simulate: {data.attrs.get('phantom')} -> {args.out}: {data.n_coils} coils x {data.n_spokes} spokes x "
         f"{data.n_readout} samples, {F} frames {data.image_shape[0]}x{data.image_shape[1]} "
         f"at {data.spokes_per_frame} spokes/frame",
+        file=sys.stderr,
+    )
+    return 0
+
+
+def run_volume(args: argparse.Namespace) -> int:
+    """``dainr simulate dce --slices N --format ismrmrd``: a stack-of-stars DCE phantom."""
+    from ..simulate.ismrmrd_writer import simulate_dce_volume, write_ismrmrd
+
+    if args.source != "dce":
+        raise ValueError(
+            f"--format ismrmrd / --slices: only the dce phantom is a volume, got {args.source!r}"
+        )
+    if args.format != "ismrmrd":
+        raise ValueError("--slices writes raw stack-of-stars data: add --format ismrmrd")
+    for name, value, low in (
+        ("--size", args.size, 16),
+        ("--frames", args.frames, 1),
+        ("--coils", args.coils, 1),
+    ):
+        if value is not None and value < low:
+            raise ValueError(f"{name} must be >= {low}, got {value}")
+    raw = simulate_dce_volume(
+        args.slices or 1,
+        size=args.size or 128,
+        frames=args.frames or 16,
+        coils=args.coils or 8,
+        spokes_per_frame=args.spokes_per_frame or 34,
+        noise=args.noise,
+        seed=args.seed,
+        readout_oversampling=args.readout_oversampling,
+        frame_seconds=args.frame_seconds or 4.0,
+    )
+    write_ismrmrd(args.out, raw)
+    P, C, S, R = raw.partitions.shape
+    print(
+        f"simulate: dce stack-of-stars -> {args.out}: {P} partitions x {C} coils x {S} spokes x {R} samples, "
+        f"{raw.reference.shape[0]} frames {raw.reference.shape[-2]}x{raw.reference.shape[-1]} at "
+        f"{raw.spokes_per_frame} spokes/frame (ISMRMRD)",
         file=sys.stderr,
     )
     return 0

@@ -2,7 +2,7 @@
 
 Called by :mod:`dainr.cli.recon_cmd` when the input holds several slices (ISMRMRD
 stack-of-stars or multi-slice, BART with slices) or when ``--slices``,
-``--scheduler`` or ``--workers`` ask for the volume path.
+``--scheduler`` or ``--workers`` ask for the volume path (:func:`wants_volume`).
 """
 
 from __future__ import annotations
@@ -34,17 +34,6 @@ def add_volume_arguments(p: argparse.ArgumentParser) -> None:
         metavar="K",
         help="compress the coils to K virtual coils (SVD, per slice, before coil-map estimation)",
     )
-
-
-def load_input(args: argparse.Namespace):
-    """The input as a volume when it is raw data or volume flags are given, else None."""
-    from ..io import is_raw_file
-    from ..volume import load_volume
-
-    asked = args.slices is not None or args.scheduler or args.workers
-    if not (asked or is_raw_file(args.input)):
-        return None
-    return load_volume(args.input)
 
 
 def run_volume_cli(args: argparse.Namespace, spec, vol, out: Path) -> int:

@@ -37,36 +37,21 @@ def is_raw_file(path: str | Path) -> bool:
 
 
 def load_kspace_or_volume(path: str | Path, spokes_per_frame: int | None = None, **options):
-    """A :class:`KSpaceData` for 2-D files, a :class:`dainr.volume.KSpaceVolume` for raw input."""
+    """A :class:`KSpaceData` for 2-D files, a :class:`~dainr.data.KSpaceVolume` for raw
+    input (ISMRMRD, BART), whatever number of slices it holds."""
     path = Path(path)
-    if path.suffix.lower() in (".cfl", ".hdr"):
+    suffix = path.suffix.lower()
+    if suffix in (".cfl", ".hdr"):
         from .cfl import read_bart
 
         return read_bart(path, **options)
+    if suffix == ".mat":
+        return read_mat(path, spokes_per_frame=spokes_per_frame, **options)
     if is_raw_file(path):
         from .ismrmrd import read_ismrmrd
 
         return read_ismrmrd(path, **options)
-    return load_kspace(path, spokes_per_frame=spokes_per_frame, **options)
-
-
-def load_kspace(path: str | Path, spokes_per_frame: int | None = None, **mat_options) -> KSpaceData:
-    """Any supported 2-D k-space file: the contract ``.h5``, a ``.mat`` layout, or raw
-    input (ISMRMRD, BART) holding one slice."""
-    path = Path(path)
-    if path.suffix.lower() == ".mat":
-        return read_mat(path, spokes_per_frame=spokes_per_frame, **mat_options)
-    if is_raw_file(path):
-        vol = load_kspace_or_volume(path, **mat_options)
-        if vol.n_slices > 1:
-            raise InputError(
-                path,
-                None,
-                f"holds a {vol.layout} volume of {vol.n_slices} slices: reconstruct it with "
-                "dainr recon (all slices, or --slices) or dainr.reconstruct_volume",
-            )
-        return vol.slice(0)
-    if path.suffix.lower() not in (".h5", ".hdf5"):
+    if suffix not in (".h5", ".hdf5"):
         raise InputError(
             path,
             None,
@@ -75,11 +60,27 @@ def load_kspace(path: str | Path, spokes_per_frame: int | None = None, **mat_opt
     return read_kspace_h5(path)
 
 
+def load_kspace(path: str | Path, spokes_per_frame: int | None = None, **options) -> KSpaceData:
+    """Any supported 2-D k-space file: the contract ``.h5``, a ``.mat`` layout, or raw
+    input (ISMRMRD, BART) holding one slice."""
+    data = load_kspace_or_volume(path, spokes_per_frame, **options)
+    if isinstance(data, KSpaceData):
+        return data
+    if data.n_slices > 1:
+        raise InputError(
+            path,
+            None,
+            f"holds a {data.layout} volume of {data.n_slices} slices: reconstruct it with "
+            "dainr recon (all slices, or --slices) or dainr.reconstruct_volume",
+        )
+    return data.slice(0)
+
+
 def load_coil_maps(path: str | Path, n_coils: int, image_shape: tuple[int, int]):
     """``/coil_maps`` of an ``.h5`` file, checked against the data they are for."""
     import h5py
 
-    from .validate import check_array
+    from ..data import check_array
 
     path = Path(path)
     if not path.exists():

@@ -20,8 +20,8 @@ from pathlib import Path
 
 import numpy as np
 
+from ..data import KSpaceVolume
 from ..errors import InputError
-from ..volume import KSpaceVolume
 
 log = logging.getLogger(__name__)
 

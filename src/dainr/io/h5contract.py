@@ -13,10 +13,9 @@ from typing import Any
 import h5py
 import numpy as np
 
-from ..data import KSpaceData
+from ..data import ROI_GROUP, KSpaceData, check_array, check_kspace_data
 from ..errors import InputError
 from ..result import Reconstruction
-from .validate import check_array, check_kspace_data
 
 log = logging.getLogger(__name__)
 
@@ -28,9 +27,6 @@ MAX_ELEMENTS = 2**31
 #: Datasets outside the contract larger than this stay in the file unread (and logged):
 #: they are carried for tools like ROI scoring, which need kilobytes, not gigabytes.
 MAX_EXTRA_ELEMENTS = 2**24
-#: Group of the ROIs a simulated file carries: ``/roi/<name>/mask`` [ny, nx] and
-#: ``/roi/<name>/curve`` [n_frames] (the true mean magnitude inside the mask per frame).
-ROI_GROUP = "roi"
 
 
 def _open(path: Path) -> h5py.File:

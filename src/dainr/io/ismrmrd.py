@@ -16,8 +16,8 @@ from pathlib import Path
 import h5py
 import numpy as np
 
+from ..data import KSpaceVolume
 from ..errors import InputError
-from ..volume import KSpaceVolume
 
 log = logging.getLogger(__name__)
 
@@ -221,12 +221,11 @@ def _assemble(path: Path, dataset: str, hdr, heads, raw, raw_traj) -> KSpaceVolu
     k = np.zeros((n_groups, n_coils, n_spokes, R), np.complex64)
     spoke_idx = np.zeros((n_groups, n_spokes), np.int64)
     t = None if traj is None else np.zeros((n_groups, n_spokes, R, 2), np.float32)
-    start = 0
-    sorted_group = group[order]
+    # ``order`` sorts by group first: group g's acquisitions are the run of it that
+    # starts where the groups before it end
+    starts = np.concatenate(([0], np.cumsum(counts)))
     for g in present:
-        sel = order[start : start + counts[g]]
-        start += counts[g]
-        assert np.all(sorted_group[start - counts[g] : start] == g)
+        sel = order[starts[g] : starts[g + 1]]
         k[g] = data[sel].transpose(1, 0, 2)
         spoke_idx[g] = e1[sel]
         if t is not None:

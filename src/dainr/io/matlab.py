@@ -13,10 +13,9 @@ from pathlib import Path
 import h5py
 import numpy as np
 
-from ..data import KSpaceData
+from ..data import KSpaceData, check_array, check_kspace_data
 from ..errors import InputError
 from ..physics.trajectory import cycles_to_radians
-from .validate import check_array, check_kspace_data
 
 GRASP_KEYS = ("kdata", "k")
 CINE_KEYS = ("data", "b1")
@@ -167,7 +166,7 @@ def _grasp(path: Path, v: dict) -> KSpaceData:
 
 
 def _cine(path: Path, v: dict, spf: int, osf: float, noise: float, seed: int) -> KSpaceData:
-    from ..simulate.acquire import add_noise, sample_coil_images
+    from ..physics.sampling import add_noise, sample_coil_images
 
     data, b1 = v["data"], v["b1"]
     if np.ndim(data) == 3 and np.ndim(b1) == 2:  # MATLAB drops a trailing singleton: one coil

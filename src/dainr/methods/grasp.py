@@ -14,7 +14,7 @@ the k-space one, cf. Ong et al. 2019): one NUFFT pair per iteration, the exact
 gridding images' peak, as the demo, times the data term's curvature, found by power
 iteration), so that it does not depend on the data's scale, the number of coils or
 spokes. Measured on the real cine at 13 spokes with true maps, 60 iterations reach BART's
-``pics`` temporal-TV result (benchmarks/README.md, "GRASP against BART").
+``pics`` temporal-TV result (benchmarks/README.md, "Coil maps and GRASP against BART").
 
 ``solver="nlcg"`` is the original MATLAB demo (``demo_Radial_GRASP_cardiac.m`` with
 ``CSL1NlCg.m``)::
@@ -43,10 +43,10 @@ from typing import Any
 
 import torch
 
-from ..loop import Method
 from ..physics.normal import ToeplitzNormal
 from ..physics.operator import RadialOperator
 from ..prepare import PreparedSeries
+from .base import Method
 
 log = logging.getLogger(__name__)
 

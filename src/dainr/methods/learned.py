@@ -3,8 +3,11 @@
 A learned method builds its networks, hands its optimiser (and a step schedule, if it
 has one) to :meth:`LearnedMethod.use_optimizer`, and implements
 :meth:`LearnedMethod.training_loss`, the forward pass and objective of one step. The
-base owns the rest: the step itself (zero, backward, update, schedule), the step count,
-what a checkpoint holds and what :meth:`release` frees.
+base owns the rest: the step itself (zero, backward, update, schedule, then
+:meth:`LearnedMethod.after_update`), the step count, what a checkpoint holds and what
+:meth:`release` frees. Work before the first step (DA-INR's GRASP prior) is the
+method's :meth:`~dainr.loop.Method.stages`; a method stepped by hand prepares on its
+first step.
 """
 
 from __future__ import annotations
@@ -14,8 +17,8 @@ from typing import Any
 
 import torch
 
-from ..loop import Method
 from ..prepare import PreparedSeries
+from .base import Method
 
 
 def random_frames(n_frames: int, k: int, device: torch.device | str) -> torch.Tensor:
@@ -74,13 +77,19 @@ class LearnedMethod(Method):
     def training_loss(self, step: int) -> torch.Tensor:
         """The loss of step ``step`` (0-based), with gradients."""
 
+    def after_update(self) -> None:
+        """Called after each optimiser update (e.g. to update an average of the weights)."""
+
     def step(self, step: int) -> float:
+        if not self.ready:  # driven by hand rather than by run_fit: prepare on first use
+            self.prepare()
         loss = self.training_loss(step)
         self.optimizer.zero_grad(set_to_none=not self.keep_grad_buffers)
         loss.backward()
         self.optimizer.step()
         if self.scheduler is not None:
             self.scheduler.step()
+        self.after_update()
         return float(loss.detach())
 
     def release(self) -> None:

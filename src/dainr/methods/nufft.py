@@ -6,7 +6,7 @@ from dataclasses import dataclass
 
 import torch
 
-from ..loop import Method
+from .base import Method
 
 
 @dataclass(frozen=True)

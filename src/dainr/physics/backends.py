@@ -17,13 +17,14 @@ Kaiser-Bessel gridding in plain PyTorch: any device, needs nothing but torch) an
 
 from __future__ import annotations
 
+import contextlib
 import functools
 import importlib
 import importlib.util
 import logging
 import math
 import sys
-from typing import Protocol
+from typing import Any, Protocol
 
 import numpy as np
 import torch
@@ -202,8 +203,29 @@ class _PlannedBackend:
         type2, type1 = self._plans[key]
         return type2 if kind == 2 else type1
 
-    def _run(self, data: torch.Tensor, omega: torch.Tensor, kind: int) -> torch.Tensor:
+    def _arrays(self, data: torch.Tensor, omega: torch.Tensor) -> tuple[Any, Any, Any]:
+        """The library's view of the points and the data, and a maker of empty outputs."""
         raise NotImplementedError
+
+    def _execute(self, plan, om, src, out) -> None:
+        """Set one frame's points ``om [K, 2]`` and transform ``src`` into ``out``."""
+        raise NotImplementedError
+
+    def _device(self):
+        return contextlib.nullcontext()
+
+    def _result(self, out, device: torch.device) -> torch.Tensor:
+        return out
+
+    def _run(self, data: torch.Tensor, omega: torch.Tensor, kind: int) -> torch.Tensor:
+        B, C = data.shape[:2]
+        plan = self._plan(C, data.dtype, kind)
+        om, src, empty = self._arrays(data, omega)
+        out = empty((B, C, om.shape[1]) if kind == 2 else (B, C, *self.image_shape))
+        with self._device():
+            for b in range(B):
+                self._execute(plan, om[b], src[b], out[b])
+        return self._result(out, data.device)
 
     def forward(self, x: torch.Tensor, omega: torch.Tensor) -> torch.Tensor:
         return _PlannedFn.apply(x, omega, self, 2)
@@ -241,18 +263,18 @@ class FinufftBackend(_PlannedBackend):
             finufft.Plan(1, self.image_shape, isign=1, **kw),
         )
 
-    def _run(self, data: torch.Tensor, omega: torch.Tensor, kind: int) -> torch.Tensor:
-        B, C = data.shape[:2]
-        plan = self._plan(C, data.dtype, kind)
+    def _arrays(self, data: torch.Tensor, omega: torch.Tensor) -> tuple[Any, Any, Any]:
         real = np.float32 if data.dtype == torch.complex64 else np.float64
         om = omega.detach().cpu().numpy().astype(real, copy=False)
         src = data.detach().cpu().numpy()
-        out_shape = (B, C, om.shape[1]) if kind == 2 else (B, C, *self.image_shape)
-        out = np.empty(out_shape, dtype=src.dtype)
-        for b in range(B):
-            plan.setpts(np.ascontiguousarray(om[b, :, 0]), np.ascontiguousarray(om[b, :, 1]))
-            out[b] = plan.execute(np.ascontiguousarray(src[b]))
-        return torch.from_numpy(out).to(data.device)
+        return om, src, lambda shape: np.empty(shape, dtype=src.dtype)
+
+    def _execute(self, plan, om, src, out) -> None:
+        plan.setpts(np.ascontiguousarray(om[:, 0]), np.ascontiguousarray(om[:, 1]))
+        out[...] = plan.execute(np.ascontiguousarray(src))
+
+    def _result(self, out, device: torch.device) -> torch.Tensor:
+        return torch.from_numpy(out).to(device)
 
 
 class CufinufftBackend(_PlannedBackend):
@@ -294,24 +316,23 @@ class CufinufftBackend(_PlannedBackend):
                 cufinufft.Plan(1, self.image_shape, isign=1, **kw),
             )
 
-    def _run(self, data: torch.Tensor, omega: torch.Tensor, kind: int) -> torch.Tensor:
-        B, C = data.shape[:2]
-        plan = self._plan(C, data.dtype, kind)
+    def _arrays(self, data: torch.Tensor, omega: torch.Tensor) -> tuple[Any, Any, Any]:
         real = torch.float32 if data.dtype == torch.complex64 else torch.float64
         om = omega.detach().to(device=self.device, dtype=real)
         src = data.detach().to(self.device).contiguous()
-        out_shape = (B, C, om.shape[1]) if kind == 2 else (B, C, *self.image_shape)
-        out = torch.empty(out_shape, dtype=data.dtype, device=self.device)
-        with torch.cuda.device(self.device):
-            for b in range(B):
-                # The plan keeps a reference to every point array it was given (cufinufft
-                # reads them at execute time); only the current frame's are needed.
-                refs = getattr(plan, "_references", None)
-                if isinstance(refs, list):
-                    refs.clear()
-                plan.setpts(om[b, :, 0].contiguous(), om[b, :, 1].contiguous())
-                plan.execute(src[b], out=out[b])
-        return out
+        return om, src, lambda shape: torch.empty(shape, dtype=data.dtype, device=self.device)
+
+    def _device(self):
+        return torch.cuda.device(self.device)
+
+    def _execute(self, plan, om, src, out) -> None:
+        # The plan keeps a reference to every point array it was given (cufinufft reads
+        # them at execute time); only the current frame's are needed.
+        refs = getattr(plan, "_references", None)
+        if isinstance(refs, list):
+            refs.clear()
+        plan.setpts(om[:, 0].contiguous(), om[:, 1].contiguous())
+        plan.execute(src, out=out)
 
 
 # --------------------------------------------------------------------------------------

@@ -41,7 +41,7 @@ def time_averaged_coil_images(
 
 
 #: Estimators of :func:`estimate_coil_maps`; the default won on the real-anatomy cases
-#: (benchmarks/README.md, "Coil maps"): ESPIRiT's maps are 2-4x closer to the true ones.
+#: (benchmarks/README.md, "Coil maps and GRASP against BART"): ESPIRiT's maps are 2-4x closer to the true ones.
 COIL_MAP_METHODS = ("espirit", "ratio")
 
 

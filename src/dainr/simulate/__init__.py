@@ -16,7 +16,7 @@ from importlib.resources import files
 from pathlib import Path
 
 from ..data import KSpaceData
-from .acquire import acquire_series, add_noise, sample_coil_images
+from .acquire import acquire_series
 from .coils import birdcage_maps, loop_array_maps
 from .experiment import (
     PHANTOMS,
@@ -77,7 +77,6 @@ __all__ = [
     "DcePhantom",
     "SimulationConfig",
     "acquire_series",
-    "add_noise",
     "birdcage_maps",
     "cardiac_phantom",
     "cardiac_sample",
@@ -87,7 +86,6 @@ __all__ = [
     "loop_array_maps",
     "lv_volume_fraction",
     "perfusion_case",
-    "sample_coil_images",
     "sample_path",
     "simulate_images",
     "simulate_phantom",

@@ -9,9 +9,8 @@ from pathlib import Path
 
 import numpy as np
 
-from ..data import KSpaceData
+from ..data import ROI_GROUP, KSpaceData
 from ..errors import InputError
-from ..io.h5contract import ROI_GROUP
 from .acquire import acquire_series
 from .coils import birdcage_maps
 from .phantoms import cardiac_phantom, dce_phantom
@@ -123,7 +122,7 @@ IMAGE_DATASETS = ("reference", "recon", "images", "frames", "data")
 
 def load_image_series(path: str | Path, dataset: str | None = None) -> np.ndarray:
     """``[F, ny, nx]`` magnitude or complex frames from ``.npy`` or ``.h5`` (a 2-D image is one frame)."""
-    from ..io.validate import check_array
+    from ..data import check_array
 
     path = Path(path)
     if not path.exists():

@@ -19,7 +19,7 @@ from pathlib import Path
 
 import numpy as np
 
-from .acquire import sample_coil_images
+from ..physics.sampling import sample_coil_images
 from .coils import birdcage_maps
 from .phantoms import dce_phantom
 
@@ -213,50 +213,10 @@ def read_truth(path: str | os.PathLike) -> tuple[np.ndarray, np.ndarray] | None:
         return f["dainr/reference"][()], f["dainr/coil_maps"][()]
 
 
-def run_simulate_volume(args) -> int:
-    """``dainr simulate dce --slices N --format ismrmrd`` (the CLI's case, kept beside the writer)."""
-    import sys
-
-    if args.source != "dce":
-        raise ValueError(
-            f"--format ismrmrd / --slices: only the dce phantom is a volume, got {args.source!r}"
-        )
-    if args.format != "ismrmrd":
-        raise ValueError("--slices writes raw stack-of-stars data: add --format ismrmrd")
-    for name, value, low in (
-        ("--size", args.size, 16),
-        ("--frames", args.frames, 1),
-        ("--coils", args.coils, 1),
-    ):
-        if value is not None and value < low:
-            raise ValueError(f"{name} must be >= {low}, got {value}")
-    raw = simulate_dce_volume(
-        args.slices or 1,
-        size=args.size or 128,
-        frames=args.frames or 16,
-        coils=args.coils or 8,
-        spokes_per_frame=args.spokes_per_frame or 34,
-        noise=args.noise,
-        seed=args.seed,
-        readout_oversampling=args.readout_oversampling,
-        frame_seconds=args.frame_seconds or 4.0,
-    )
-    write_ismrmrd(args.out, raw)
-    P, C, S, R = raw.partitions.shape
-    print(
-        f"simulate: dce stack-of-stars -> {args.out}: {P} partitions x {C} coils x {S} spokes x {R} samples, "
-        f"{raw.reference.shape[0]} frames {raw.reference.shape[-2]}x{raw.reference.shape[-1]} at "
-        f"{raw.spokes_per_frame} spokes/frame (ISMRMRD)",
-        file=sys.stderr,
-    )
-    return 0
-
-
 __all__ = [
     "RawVolume",
     "header_xml",
     "read_truth",
-    "run_simulate_volume",
     "simulate_dce_volume",
     "write_ismrmrd",
 ]

@@ -34,9 +34,8 @@ from pathlib import Path
 
 import numpy as np
 
-from ..data import KSpaceData
+from ..data import ROI_GROUP, KSpaceData
 from ..errors import InputError
-from ..io.h5contract import ROI_GROUP
 from .acquire import acquire_series
 from .coils import loop_array_maps
 from .phantoms import gamma_variate, smooth_phase

@@ -10,28 +10,16 @@ are in frame units (``2.5`` is halfway between frames 2 and 3).
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING
-
 import torch
 from torch import nn
 from torch.nn import functional as nnf
 
 from ...render import RENDER_COORDS
 from ...resample import cubic_upsample, fourier_upsample, replace_band
+from .config import DainrConfig
 from .encoding import FrequencyEncoding
 from .hashgrid import HashGrid
 from .networks import MLP
-
-if TYPE_CHECKING:
-    from .method import DainrConfig
-
-FEATURE_SOURCES = ("frame", "neighbours", "off")
-#: the images the features are computed from (DainrConfig.feature_input)
-FEATURE_INPUTS = ("grasp", "gridding")
-#: paper [ϕ(x'), f']; released [ϕ(x'), γ(x), γ(t), f']; time [ϕ(x'), γ(t), f'] (a canonical
-#: image that may change with t: contrast that a deformation cannot give; measured 0.9 dB
-#: worse on the real-anatomy perfusion case, seed 0: benchmarks/README.md)
-CANONICAL_INPUTS = ("paper", "released", "time")
 
 
 def pixel_centres(ny: int, nx: int, device=None) -> torch.Tensor:
