@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import io
-import logging
 
 import numpy as np
 import pytest
@@ -36,12 +35,11 @@ def test_one_over_fov_trajectory_passed_as_radians_names_the_unit(tiny_data):
         dainr.reconstruct(bad, "nufft")
 
 
-def test_cycles_trajectory_passed_as_radians_is_warned_about(tiny_data, caplog):
+def test_cycles_trajectory_passed_as_radians_names_the_unit(tiny_data):
     cycles = (tiny_data.trajectory / (2 * np.pi)).astype(np.float32)
     data = KSpaceData(tiny_data.kspace, cycles, tiny_data.image_shape)
-    with caplog.at_level(logging.WARNING):
+    with pytest.raises(dainr.InputError, match=r"reaches only 0.5.*trajectory_units='cycles'"):
         data.validated()
-    assert "trajectory_units='cycles'" in caplog.text
 
 
 @pytest.mark.parametrize(

@@ -116,6 +116,47 @@ def inf_trajectory(p):
     return _edit(p, fn), [], ["/trajectory", "NaN/Inf"]
 
 
+def all_zero_trajectory(p):
+    return (
+        _edit(p, lambda f: f["trajectory"].write_direct(np.zeros_like(f["trajectory"][()]))),
+        [],
+        ["/trajectory", "all zeros"],
+    )
+
+
+def one_spoke_angle(p):
+    def fn(f):
+        t = f["trajectory"][()]
+        f["trajectory"][...] = np.broadcast_to(t[:1], t.shape)  # every spoke the first one
+
+    return _edit(p, fn), [], ["/trajectory", "1 spoke angle"]
+
+
+def trajectory_in_cycles(p):
+    return (
+        _edit(p, lambda f: f["trajectory"].write_direct(f["trajectory"][()] / (2 * np.pi))),
+        [],
+        ["/trajectory", "reaches only 0.5", "2*pi"],
+    )
+
+
+def nan_dcf(p):
+    def fn(f):
+        w = np.ones((15, 32), np.float32)
+        w[3, 4] = np.nan
+        f["dcf"] = w
+
+    return _edit(p, fn), [], ["/dcf", "NaN/Inf"]
+
+
+def dcf_wrong_length(p):
+    return (
+        _edit(p, lambda f: f.__setitem__("dcf", np.ones((15, 31), np.float32))),
+        [],
+        ["/dcf", "[15, 32]"],
+    )
+
+
 def trajectory_out_of_range(p):
     # A radians trajectory multiplied by 2 pi once too often: the classic unit mistake.
     return (
@@ -335,6 +376,9 @@ CASES = [
     string_kspace,
     nan_kspace,
     inf_trajectory,
+    all_zero_trajectory,
+    one_spoke_angle,
+    trajectory_in_cycles,
     trajectory_out_of_range,
     trajectory_wrong_shape,
     coil_maps_wrong_size,
@@ -353,6 +397,8 @@ CASES = [
     all_zero_coil_maps,
     all_zero_kspace,
     negative_dcf,
+    nan_dcf,
+    dcf_wrong_length,
     roi_mask_wrong_size,
     mat_with_other_keys,
     mat_random_bytes,

@@ -299,3 +299,21 @@ def test_not_an_ismrmrd_file_is_refused(tmp_path):
     with pytest.raises(InputError) as e:
         load_kspace(p)
     _one_line(e, p)
+
+
+@pytest.mark.parametrize(
+    "spokes, message",
+    [
+        (lambda t: [(np.ones((2, 16)), 0 * t[s], s, 0, 0) for s in range(12)], "all zeros"),
+        (lambda t: [(np.ones((2, 16)), t[0], s, 0, 0) for s in range(12)], "1 spoke angle"),
+    ],
+    ids=["all-zero trajectory", "one spoke angle"],
+)
+def test_a_trajectory_that_is_not_radial_is_refused(tmp_path, spokes, message):
+    from dainr.physics.trajectory import golden_angle_trajectory
+
+    p = tmp_path / "flat.mrd"
+    write_mrd(p, header(8, 8, n_read=16, coils=2), spokes(cycles(golden_angle_trajectory(12, 16))))
+    with pytest.raises(InputError) as e:
+        load_kspace(p)
+    assert message in _one_line(e, p)

@@ -100,7 +100,6 @@ class KSpaceData:
         NaN or trajectory unit is one :class:`~dainr.InputError` naming the array and
         what was expected, not a failure deep inside the NUFFT.
         """
-        import logging
         import math
 
         src = self.source or IN_MEMORY
@@ -139,13 +138,12 @@ class KSpaceData:
                 "trajectory",
                 f"expected radians per pixel in [-pi, pi), got values up to {peak:.4g}{hint}",
             )
-        if 0 < peak <= 0.5 + 1e-6:
-            logging.getLogger(__name__).warning(
-                "%s: the trajectory reaches only %.3g rad/pixel (a full radial spoke reaches "
-                "pi): if it is in cycles per pixel, use KSpaceData.from_arrays(..., "
-                "trajectory_units='cycles')",
+        if 0 < peak < SHORTEST_REACH:
+            raise InputError(
                 src,
-                peak,
+                "trajectory",
+                f"reaches only {peak:.3g} rad/pixel (a full radial spoke reaches pi): in cycles "
+                "per pixel? KSpaceData.from_arrays(..., trajectory_units='cycles')",
             )
         check_kspace_data(out)
         return out
@@ -333,6 +331,7 @@ def check_kspace_data(d: KSpaceData) -> None:
             "/trajectory",
             f"expected radians per pixel in [-pi, pi), got values in [{lo:.4g}, {hi:.4g}] (cycles/pixel would need a factor 2*pi)",
         )
+    check_radial(d.trajectory, p, "/trajectory")
     ny, nx = d.image_shape
     if d.coil_maps is not None:
         if d.coil_maps.shape[0] != C:
@@ -384,6 +383,42 @@ def check_kspace_data(d: KSpaceData) -> None:
     if not np.any(d.kspace):
         raise InputError(p, "/kspace", "all samples are zero: nothing to reconstruct")
     check_rois(d)
+
+
+#: the shortest reach (rad/pixel) a radial trajectory may have: a spoke over the image's
+#: resolution reaches pi; half of that is a matrix twice the acquired resolution, less is
+#: a unit mistake (cycles per pixel reach 0.5)
+SHORTEST_REACH = np.pi / 4
+
+
+def check_radial(trajectory: np.ndarray, path, dataset: str) -> None:
+    """Spokes ``[..., n_spokes, n_readout, 2]`` that a radial reconstruction can use: not
+    all at the centre, reaching out towards the readout's edge, at two angles or more."""
+    t = np.asarray(trajectory, dtype=np.float64).reshape(-1, *trajectory.shape[-2:])
+    radius = np.sqrt((t**2).sum(-1))  # [spokes, readout]
+    peak = float(radius.max())
+    if peak == 0:
+        raise InputError(
+            path,
+            dataset,
+            "is all zeros: every sample at the k-space centre; expected radial spokes",
+        )
+    if peak < SHORTEST_REACH:
+        raise InputError(
+            path,
+            dataset,
+            f"reaches only {peak:.3g} rad/pixel, not the readout's edge (pi): expected radians "
+            "per pixel (cycles per pixel need a factor 2*pi)",
+        )
+    far = t[np.arange(len(t)), radius.argmax(-1)]  # each spoke's outermost sample
+    angles = np.mod(np.arctan2(far[:, 0], far[:, 1]), np.pi)  # a line: theta = theta + pi
+    distinct = np.unique(np.round(angles / 1e-4)).size
+    if distinct < 2:
+        raise InputError(
+            path,
+            dataset,
+            f"holds {distinct} spoke angle over {len(t)} spokes: radial k-space needs at least two",
+        )
 
 
 def check_rois(d: KSpaceData) -> None:

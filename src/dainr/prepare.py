@@ -12,7 +12,7 @@ from .data import KSpaceData, RadialSeries
 from .errors import InputError
 from .holdout import HeldOut, held_samples, make_split, sample_mask
 from .physics.coils import estimate_coil_maps
-from .physics.density import compute_dcf, ramp_dcf
+from .physics.density import compute_dcf, file_dcf, ramp_dcf
 from .physics.operator import RadialOperator
 
 log = logging.getLogger(__name__)
@@ -163,20 +163,40 @@ def prepare_series(
 DCF_METHODS = ("auto", "ramp", "pipe-menon", "file")
 
 
+def _file_weights(data: KSpaceData, series: RadialSeries, spokes: int) -> np.ndarray:
+    """The file's weights by :func:`dainr.physics.density.file_dcf`'s rule, refused when
+    they leave most of the measured samples without weight."""
+    measured = np.abs(series.kspace).max(axis=1) > 0  # [F, K]: any coil has signal
+    unweighted = np.count_nonzero(measured & (series.dcf <= 0))
+    if unweighted > 0.5 * np.count_nonzero(measured):
+        raise InputError(
+            data.source,
+            "dcf",
+            f"weighs {unweighted} of the {np.count_nonzero(measured)} measured samples zero: "
+            "expected density compensation weights (or --dcf ramp)",
+        )
+    try:
+        return file_dcf(series.dcf, series.trajectory, spokes, series.n_readout)
+    except ValueError as e:
+        raise InputError(
+            data.source, "dcf", f"{e}: expected density compensation weights"
+        ) from None
+
+
 def _density_weights(data: KSpaceData, series: RadialSeries, method: str) -> tuple[np.ndarray, str]:
     """The weights and what they are (``file``, ``ramp``, ``pipe-menon``)."""
     if method not in DCF_METHODS:
         raise ValueError(f"dcf must be one of {', '.join(DCF_METHODS)}, got {method!r}")
-    if method == "file" or (method == "auto" and series.dcf is not None):
-        if series.dcf is None:
-            raise InputError(
-                data.source,
-                "dcf",
-                "--dcf file asks for the file's density compensation, but the file has no /dcf",
-            )
-        return series.dcf, "file"
-    kind = "ramp" if method == "auto" else method
+    if method == "file" and series.dcf is None:
+        raise InputError(
+            data.source,
+            "dcf",
+            "--dcf file asks for the file's density compensation, but the file has no /dcf",
+        )
     # the spokes actually in the series (fewer than the binning's when some are held out)
     spokes = series.kspace.shape[-1] // series.n_readout
+    if method == "file" or (method == "auto" and series.dcf is not None):
+        return _file_weights(data, series, spokes), "file"
+    kind = "ramp" if method == "auto" else method
     w = compute_dcf(series.trajectory, series.image_shape, spokes, series.n_readout, kind)
     return w, kind

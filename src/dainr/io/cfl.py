@@ -20,7 +20,7 @@ from pathlib import Path
 
 import numpy as np
 
-from ..data import KSpaceVolume
+from ..data import KSpaceVolume, check_radial
 from ..errors import InputError
 
 log = logging.getLogger(__name__)
@@ -145,6 +145,7 @@ def read_bart(
         raise InputError(
             tpath.with_suffix(".cfl"), None, f"trajectory beyond ±N/2 of a {ny}x{nx} matrix"
         )
+    check_radial(traj, tpath.with_suffix(".cfl"), None)
     attrs = {"source_format": "BART cfl", "layout": "multi-slice" if Z > 1 else "single"}
     if F > 1:
         attrs["spokes_per_frame"] = int(S)

@@ -16,7 +16,7 @@ from pathlib import Path
 import h5py
 import numpy as np
 
-from ..data import KSpaceVolume
+from ..data import KSpaceVolume, check_radial
 from ..errors import InputError
 
 log = logging.getLogger(__name__)
@@ -269,6 +269,7 @@ def _assemble(path: Path, dataset: str, hdr, heads, raw, raw_traj) -> KSpaceVolu
         ]
         same = all(np.array_equal(p, per[0]) for p in per[1:])
         trajectory = np.broadcast_to(per[0], (n_groups, *per[0].shape)) if same else np.stack(per)
+    check_radial(trajectory, path, f"{where} trajectory")
     if noise_cov is not None:
         k = whiten(k, noise_cov, axis=1, source=path)
     fov = enc.reconSpace.fieldOfView_mm

@@ -81,7 +81,10 @@ class GraspConfig:
     max_line_search: int = 150
     #: CSL1NlCg.m: ``gradToll = 1e-3`` on ||search direction|| (here in prepared units)
     grad_tolerance: float = 1e-3
-    #: MCNUFFT.m weighs forward and adjoint by sqrt(w): the data term is DCF-weighted
+    #: MCNUFFT.m weighs forward and adjoint by sqrt(w): the data term is DCF-weighted.
+    #: Unweighted (pdhg), lambda and the primal-dual balance take the unweighted data
+    #: term's mean curvature, ||A^H W A|| times sum(1) / sum(w), so that the same
+    #: ``pdhg_lambda_fraction`` regularises alike
     dcf_weighted: bool = True
     #: how N = A^H W A is applied: toeplitz, nufft, or auto (toeplitz only where it pays)
     normal: str = "auto"
@@ -200,7 +203,12 @@ class GraspMethod(Method):
         self._toeplitz = None
         with torch.no_grad():
             l_pre = self._power(prep.dcf)
-            l_obj = l_pre if c.dcf_weighted else self._power(self._w)
+        # lambda follows the data term's curvature. Density weights flatten its spectrum
+        # (A^H W A close to identity), so its largest eigenvalue is its scale. Unweighted,
+        # the largest eigenvalue is the k-space centre's, many times the mean: lambda
+        # from it swamped the data (every frame alike, whatever the fraction). So the
+        # unweighted term's scale is the weighted one's times the ratio of their traces.
+        l_obj = l_pre if c.dcf_weighted else l_pre * float(self._w.sum() / prep.dcf.sum())
         self.lam = (
             c.lambda_scale * c.pdhg_lambda_fraction * float(prep.gridding.abs().max()) * l_obj
         )
@@ -209,11 +217,14 @@ class GraspMethod(Method):
         # (||D_t|| <= 2) gets sigma / 4; then tau = 1 / (2 sigma) meets the condition
         # ||Sigma^1/2 K T^1/2|| <= 1. The density weights are only a preconditioner
         # here: the model's data term is weighted by ``dcf_weighted`` alone.
-        self._s1 = (c.pdhg_sigma * prep.dcf / l_pre)[:, None]
+        # Unweighted, the data term's dual converges at the weighted one's pace only with
+        # the primal-dual balance moved by the same trace ratio (weighted: unchanged).
+        sigma = c.pdhg_sigma * l_obj / l_pre
+        self._s1 = (sigma * prep.dcf / l_pre)[:, None]
         # s1 / w of the prox, kept finite where both are zero (held-out samples, p stays 0)
-        self._s1w = c.pdhg_sigma / l_pre if c.dcf_weighted else self._s1
-        self._s2 = c.pdhg_sigma / 4
-        self._tau = 1 / (2 * c.pdhg_sigma)
+        self._s1w = sigma / l_pre if c.dcf_weighted else self._s1
+        self._s2 = sigma / 4
+        self._tau = 1 / (2 * sigma)
         self.x = prep.gridding.clone()
         self.xbar = self.x.clone()
         self.p = torch.zeros_like(prep.kspace)

@@ -54,6 +54,29 @@ def pipe_menon_dcf(
     return w.astype(np.float32)
 
 
+def file_dcf(
+    weights: np.ndarray, trajectory: np.ndarray, spokes_per_frame: int, n_readout: int
+) -> np.ndarray:
+    """A file's density weights ``[F, K]`` on our scale, with the k-space centre kept.
+
+    The rule: the file's weights keep their shape, but each frame's are scaled to the
+    total of the analytic ramp (:func:`ramp_dcf`, whose scale makes ``A^H W A`` close
+    to identity), and no sample weighs less than the ramp gives the centre sample (the
+    disc share of the centre). Their scale then cannot change the answer: the gridding
+    images, GRASP's starting point and its lambda rule all read the weights, and a
+    weight far from the ramp's scale had GRASP return a perfusion series with its
+    contrast dynamics garbled. Weights of ``|k|``, exactly zero at the centre where the
+    contrast lives, get the ramp's centre weight there.
+    """
+    w = np.asarray(weights, dtype=np.float64)
+    ramp = ramp_dcf(trajectory, spokes_per_frame, n_readout).astype(np.float64)
+    total = w.sum(axis=-1, keepdims=True)
+    if np.any(total <= 0):
+        raise ValueError(f"the density weights of frame {int(np.argmin(total[:, 0]))} are all zero")
+    w = w * (ramp.sum(axis=-1, keepdims=True) / total)
+    return np.maximum(w, ramp.min()).astype(np.float32)
+
+
 def compute_dcf(
     trajectory: np.ndarray,
     image_shape: tuple[int, int],
