@@ -214,6 +214,8 @@ def _run_steps(
     step = start
     partial = False
 
+    maps = method.prep.op.maps.detach().to("cpu", torch.complex64).numpy()
+
     def result(frames: torch.Tensor, steps_done: int, is_partial: bool) -> Reconstruction:
         return Reconstruction(
             frames=_to_user(frames, method.prep),
@@ -229,6 +231,7 @@ def _run_steps(
             heldout_spokes=None
             if method.prep.heldout is None
             else method.prep.heldout.split.acquisition_index(),
+            coil_maps=maps,
             attrs=dict(method.prep.series.attrs)
             | {
                 "coil_maps_source": method.prep.coil_maps_source,

@@ -37,6 +37,9 @@ class Reconstruction:
     ensemble: int = 1  #: members averaged into ``frames``
     #: int64 [F, n]: acquisition-order indices of the spokes held out of the fit, if any
     heldout_spokes: np.ndarray | None = None
+    #: complex64 [C, ny, nx]: the coil maps the fit used (the file's, the user's or the
+    #: estimated ones), so that the result can be checked against the data it explains
+    coil_maps: np.ndarray | None = None
 
     @property
     def magnitude(self) -> np.ndarray:

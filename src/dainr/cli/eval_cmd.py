@@ -1,4 +1,5 @@
-"""``dainr eval``: framewise scores of a reconstruction against a reference."""
+"""``dainr eval``: scores of a reconstruction against a reference, or of several
+reconstructions of one file against the spokes they held out (no ground truth needed)."""
 
 from __future__ import annotations
 
@@ -15,9 +16,20 @@ def register(sub) -> None:
     p = sub.add_parser(
         "eval", help="score a reconstruction against a reference", description=__doc__
     )
-    p.add_argument("recon", type=Path, help="reconstruction output (.h5 with /recon)")
     p.add_argument(
-        "reference", type=Path, help="file with /reference (a simulated k-space file) or /recon"
+        "files",
+        type=Path,
+        nargs="+",
+        metavar="FILE",
+        help="RECON REFERENCE: a reconstruction output and a file with /reference (a "
+        "simulated k-space file) or /recon; with --data: RECON [RECON ...]",
+    )
+    p.add_argument(
+        "--data",
+        type=Path,
+        metavar="KSPACE",
+        help="score each reconstruction by the spokes it held out of KSPACE (fits made with "
+        "the same --holdout and --seed): no reference needed",
     )
     p.add_argument("--json", action="store_true", help="print JSON instead of a table")
     p.set_defaults(func=run)
@@ -41,6 +53,36 @@ def load_reference(path: Path) -> np.ndarray:
 
 
 def run(args: argparse.Namespace) -> int:
+    if args.data is not None:
+        return run_heldout(args)
+    if len(args.files) != 2:
+        raise ValueError(
+            "dainr eval RECON REFERENCE (or RECON [RECON ...] --data KSPACE without a reference)"
+        )
+    args.recon, args.reference = args.files
+    return run_reference(args)
+
+
+def run_heldout(args: argparse.Namespace) -> int:
+    from ..evaluate import heldout_scores
+    from ..io import load_kspace
+
+    scores = heldout_scores(list(args.files), load_kspace(args.data))
+    if args.json:
+        rows = [
+            {"file": str(p), "method": s.method, "error": s.error, "weighted": s.weighted}
+            for p, s in zip(args.files, scores)
+        ]
+        print(json.dumps(rows, indent=2))
+        return 0
+    print(f"held-out spokes of {args.data} ({scores[0].samples} samples per coil)")
+    print(f"{'file':<36}{'method':<10}{'error':>10}{'weighted':>10}")
+    for p, s in sorted(zip(args.files, scores), key=lambda ps: ps[1].weighted):
+        print(f"{p.name:<36}{s.method:<10}{s.error:>10.4f}{s.weighted:>10.4f}")
+    return 0
+
+
+def run_reference(args: argparse.Namespace) -> int:
     from ..io import read_recon_h5
     from ..metrics import score_series
 

@@ -293,6 +293,13 @@ def write_recon_h5(
             f.create_dataset(
                 "holdout_spokes", data=np.asarray(recon.heldout_spokes, dtype=np.int64)
             )
+        if recon.coil_maps is not None:
+            f.create_dataset(
+                "coil_maps",
+                data=recon.coil_maps.astype(np.complex64),
+                compression="gzip",
+                compression_opts=1,
+            )
         if recon.chosen_step is not None:
             f.attrs["chosen_step"] = int(recon.chosen_step)
         f.attrs["early_stopped"] = bool(recon.early_stopped)
@@ -342,6 +349,12 @@ def read_recon_h5(path: str | os.PathLike) -> Reconstruction:
                 )
         if "holdout_spokes" in f:
             held = np.asarray(f["holdout_spokes"][()], dtype=np.int64)
+        maps = None
+        if "coil_maps" in f:
+            maps = check_array(
+                _read(f, path, "coil_maps", True), path, "/coil_maps", ndim=3, kind="any"
+            )
+            maps = maps.astype(np.complex64)
     own = {
         "method",
         "spokes_per_frame",
@@ -373,4 +386,5 @@ def read_recon_h5(path: str | os.PathLike) -> Reconstruction:
         std=std,
         ensemble=int(attrs.get("ensemble", 1)),
         heldout_spokes=held,
+        coil_maps=maps,
     )
