@@ -16,6 +16,7 @@ import numpy as np
 
 from .errors import InputError
 from .physics.binning import FrameBinning, bin_spokes, plan_binning
+from .physics.trajectory import SHORTEST_REACH, check_radial
 
 #: what :meth:`KSpaceData.from_arrays` accepts as ``trajectory_units``: the factor that
 #: turns each axis (y, x) into radians per pixel, given the image size [ny, nx]
@@ -383,42 +384,6 @@ def check_kspace_data(d: KSpaceData) -> None:
     if not np.any(d.kspace):
         raise InputError(p, "/kspace", "all samples are zero: nothing to reconstruct")
     check_rois(d)
-
-
-#: the shortest reach (rad/pixel) a radial trajectory may have: a spoke over the image's
-#: resolution reaches pi; half of that is a matrix twice the acquired resolution, less is
-#: a unit mistake (cycles per pixel reach 0.5)
-SHORTEST_REACH = np.pi / 4
-
-
-def check_radial(trajectory: np.ndarray, path, dataset: str) -> None:
-    """Spokes ``[..., n_spokes, n_readout, 2]`` that a radial reconstruction can use: not
-    all at the centre, reaching out towards the readout's edge, at two angles or more."""
-    t = np.asarray(trajectory, dtype=np.float64).reshape(-1, *trajectory.shape[-2:])
-    radius = np.sqrt((t**2).sum(-1))  # [spokes, readout]
-    peak = float(radius.max())
-    if peak == 0:
-        raise InputError(
-            path,
-            dataset,
-            "is all zeros: every sample at the k-space centre; expected radial spokes",
-        )
-    if peak < SHORTEST_REACH:
-        raise InputError(
-            path,
-            dataset,
-            f"reaches only {peak:.3g} rad/pixel, not the readout's edge (pi): expected radians "
-            "per pixel (cycles per pixel need a factor 2*pi)",
-        )
-    far = t[np.arange(len(t)), radius.argmax(-1)]  # each spoke's outermost sample
-    angles = np.mod(np.arctan2(far[:, 0], far[:, 1]), np.pi)  # a line: theta = theta + pi
-    distinct = np.unique(np.round(angles / 1e-4)).size
-    if distinct < 2:
-        raise InputError(
-            path,
-            dataset,
-            f"holds {distinct} spoke angle over {len(t)} spokes: radial k-space needs at least two",
-        )
 
 
 def check_rois(d: KSpaceData) -> None:

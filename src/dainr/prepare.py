@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import logging
 from dataclasses import dataclass, field
 
@@ -92,6 +93,7 @@ def prepare_series(
     nufft_eps: float = 1e-4,
     holdout: float = 0.0,
     holdout_seed: int = 0,
+    delays: str = "off",
 ) -> PreparedSeries:
     """Bin, pick coil maps (given > file > estimated), weigh, grid and normalise.
 
@@ -100,8 +102,21 @@ def prepare_series(
     (held-out samples are zero in ``kspace``, ``dcf`` and ``train_mask``), so that the
     held-out loss judges data the fit never saw. ``gridding_all`` keeps all spokes for
     DA-INR's frozen features.
+
+    ``delays="auto"`` estimates the radial gradient delays from all spokes
+    (:func:`dainr.physics.delays.estimate_delays`) and bins, grids and fits on the
+    trajectory moved to where the samples were taken; ``"off"`` trusts the file's.
     """
+    if delays not in DELAY_MODES:
+        raise ValueError(f"delays must be one of {', '.join(DELAY_MODES)}, got {delays!r}")
     dev = resolve_device(device)
+    gradient_delays = None
+    if delays == "auto":
+        from .physics.delays import apply_delays, estimate_delays
+
+        gradient_delays = estimate_delays(data.kspace, data.trajectory)
+        log.info("gradient delays (s_x, s_y, s_xy): %.3f %.3f %.3f samples", *gradient_delays)
+        data = dataclasses.replace(data, trajectory=apply_delays(data.trajectory, gradient_delays))
     series = data.binned(spokes_per_frame)
     split = make_split(series.n_frames, series.spokes_per_frame, holdout, holdout_seed)
     mask = sample_mask(split, series.n_readout) if split.n_spokes else None
@@ -141,6 +156,8 @@ def prepare_series(
         "nufft_eps": nufft_eps,
         "coil_maps_source": src,
     }
+    if gradient_delays is not None:
+        settings["gradient_delays"] = [round(v, 4) for v in gradient_delays]
     heldout = None
     if mask is not None:
         pos = held_samples(split, series.n_readout)
@@ -158,6 +175,9 @@ def prepare_series(
         series, op, k * scale, w, grid * scale, scale, src, settings, heldout, train_mask, grid_all
     )
 
+
+#: gradient-delay handling: trust the file's trajectory, or estimate and correct (RING)
+DELAY_MODES = ("off", "auto")
 
 #: density compensation choices; "auto" is the file's /dcf when present, else ramp
 DCF_METHODS = ("auto", "ramp", "pipe-menon", "file")

@@ -40,6 +40,9 @@ class FitSpec:
     coil_maps: np.ndarray | str | os.PathLike | None = None
     #: auto (the file's /dcf when present, else ramp), ramp, pipe-menon or file
     dcf: str = "auto"
+    #: radial gradient delays: off (the file's trajectory as is) or auto (RING estimate
+    #: from the data, trajectory corrected before binning; :mod:`dainr.physics.delays`)
+    delays: str = "off"
     device: str | None = "auto"
     backend: str = "auto"
     #: one seed for everything random: network initialisation, frame order, held-out spokes
@@ -106,6 +109,7 @@ def build_method(data: KSpaceData | str | os.PathLike, spec: FitSpec) -> Method:
         backend=spec.backend,
         holdout=holdout,
         holdout_seed=spec.seed or 0,
+        delays=spec.delays,
     )
     if spec.seed is not None:
         seed_everything(spec.seed)

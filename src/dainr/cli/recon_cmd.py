@@ -37,6 +37,13 @@ def register(sub) -> None:
         help="density compensation: auto = the file's /dcf when present, else ramp (default %(default)s)",
     )
     p.add_argument(
+        "--delays",
+        default="off",
+        choices=["off", "auto"],
+        help="radial gradient delays: auto = estimate them from the data (RING) and correct "
+        "the trajectory (default %(default)s)",
+    )
+    p.add_argument(
         "--upscale",
         type=float,
         default=1.0,
@@ -114,7 +121,7 @@ def register(sub) -> None:
 
 #: recon flags that are FitSpec fields of the same name
 CLI_SPEC_FIELDS = (
-    "spokes_per_frame", "coil_maps", "dcf", "device", "backend", "seed",
+    "spokes_per_frame", "coil_maps", "dcf", "delays", "device", "backend", "seed",
     "holdout", "holdout_every", "early_stop",
 )  # fmt: skip
 

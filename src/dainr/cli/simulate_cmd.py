@@ -84,6 +84,14 @@ def register(sub) -> None:
         help="leave /coil_maps out (reconstructions then estimate them)",
     )
     p.add_argument(
+        "--gradient-delay",
+        type=_delay,
+        metavar="SX,SY[,SXY]",
+        help="radial gradient delays in readout samples: the k-space is sampled where a "
+        "scanner with them would, the file keeps the nominal trajectory (recon --delays auto "
+        "estimates them)",
+    )
+    p.add_argument(
         "--slices",
         type=int,
         help="dce: a golden-angle stack-of-stars volume of N slices (needs --format ismrmrd)",
@@ -98,8 +106,24 @@ def register(sub) -> None:
     p.set_defaults(func=run)
 
 
+def _delay(text: str) -> tuple[float, ...]:
+    try:
+        values = tuple(float(v) for v in text.split(","))
+    except ValueError:
+        values = ()
+    if len(values) not in (2, 3) or not all(abs(v) < 1e6 for v in values):
+        raise argparse.ArgumentTypeError(
+            f"expected SX,SY or SX,SY,SXY (finite numbers of samples), got {text!r}"
+        )
+    return values
+
+
 def run(args: argparse.Namespace) -> int:
     if args.format == "ismrmrd" or args.slices is not None:
+        if args.gradient_delay is not None:
+            raise ValueError(
+                "--gradient-delay: only h5 files simulate gradient delays, not --format ismrmrd"
+            )
         return run_volume(args)
     from ..simulate import (
         PHANTOMS,
@@ -122,6 +146,7 @@ def run(args: argparse.Namespace) -> int:
             with_maps=not args.no_coil_maps,
             image=args.image,
             readout_oversampling=args.readout_oversampling,
+            gradient_delay=args.gradient_delay,
         )
         for key, value in (
             ("spokes_per_frame", args.spokes_per_frame),
@@ -143,6 +168,7 @@ def run(args: argparse.Namespace) -> int:
         coil_radius=args.coil_radius,
         coil_maps_in_file=not args.no_coil_maps,
         frame_seconds=args.frame_seconds or 4.0,
+        gradient_delay=args.gradient_delay,
     )
     if args.source in PHANTOMS:
         data = simulate_phantom(args.source, cfg)

@@ -16,8 +16,9 @@ from pathlib import Path
 import h5py
 import numpy as np
 
-from ..data import KSpaceVolume, check_radial
+from ..data import KSpaceVolume
 from ..errors import InputError
+from ..physics.trajectory import check_radial
 
 log = logging.getLogger(__name__)
 

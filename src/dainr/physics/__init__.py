@@ -1,4 +1,5 @@
-"""Radial MRI physics: trajectory, binning, density compensation, coil maps, the operator.
+"""Radial MRI physics: trajectory, binning, density compensation, coil maps, gradient
+delays, the operator.
 
 Names are imported on first use (PEP 562): ``dainr.data`` needs only the NumPy binning,
 and importing the package must not pull torch in through the operator.
@@ -10,6 +11,8 @@ _LAZY = {
     "FrameBinning": ".binning",
     "bin_spokes": ".binning",
     "plan_binning": ".binning",
+    "apply_delays": ".delays",
+    "estimate_delays": ".delays",
     "estimate_coil_maps": ".coils",
     "time_averaged_coil_images": ".coils",
     "compute_dcf": ".density",
@@ -34,11 +37,13 @@ __all__ = [
     "GOLDEN_ANGLE_DEG",
     "FrameBinning",
     "RadialOperator",
+    "apply_delays",
     "bin_spokes",
     "compute_dcf",
     "cycles_to_radians",
     "direct_forward",
     "estimate_coil_maps",
+    "estimate_delays",
     "golden_angle_trajectory",
     "pipe_menon_dcf",
     "plan_binning",

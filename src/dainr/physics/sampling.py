@@ -19,17 +19,26 @@ def sample_coil_images(
     readout_oversampling: float = 2.0,
     first_spoke: int = 0,
     backend: str = "auto",
+    gradient_delay: tuple[float, ...] | None = None,
 ) -> tuple[np.ndarray, np.ndarray]:
     """``coil_images[F, C, ny, nx]`` -> (``kspace[C, F*S, R]``, ``trajectory[F*S, R, 2]``).
 
     Frame ``f`` is sampled by spokes ``f*S .. f*S+S-1`` of one continuous golden-angle
     sequence, so the file can be re-binned with any spokes-per-frame later.
+    ``gradient_delay`` ``(s_x, s_y[, s_xy])`` in samples takes the samples where a
+    scanner with those delays would (:func:`dainr.physics.delays.apply_delays`) while
+    the returned trajectory stays the nominal one, as a scanner reports it.
     """
     F, C, ny, nx = coil_images.shape
     n_readout = int(round(readout_oversampling * max(ny, nx)))
     n_spokes = F * spokes_per_frame
     traj = golden_angle_trajectory(n_spokes, n_readout, first=first_spoke)
-    om = traj.reshape(F, spokes_per_frame * n_readout, 2)
+    actual = traj
+    if gradient_delay is not None:
+        from .delays import apply_delays
+
+        actual = apply_delays(traj, gradient_delay)
+    om = actual.reshape(F, spokes_per_frame * n_readout, 2)
     op = RadialOperator(om, (ny, nx), None, backend=backend)
     x = torch.from_numpy(np.ascontiguousarray(coil_images.astype(np.complex64)))
     with torch.no_grad():

@@ -11,6 +11,8 @@ import math
 
 import numpy as np
 
+from ..errors import InputError
+
 #: 180 deg / phi, the golden angle between successive spokes, in degrees (not radians:
 #: the released DA-INR code passed 111.246 to cos as radians, an effective ~73.9 deg step).
 GOLDEN_ANGLE_DEG = 180.0 / ((1.0 + math.sqrt(5.0)) / 2.0)
@@ -47,3 +49,39 @@ def cycles_to_radians(k_complex: np.ndarray) -> np.ndarray:
     traj = np.stack([2 * np.pi * k_complex.imag, 2 * np.pi * k_complex.real], axis=-1)
     traj = np.where(traj >= np.pi, traj - 2 * np.pi, traj)
     return traj.astype(np.float32)
+
+
+#: the shortest reach (rad/pixel) a radial trajectory may have: a spoke over the image's
+#: resolution reaches pi; half of that is a matrix twice the acquired resolution, less is
+#: a unit mistake (cycles per pixel reach 0.5)
+SHORTEST_REACH = np.pi / 4
+
+
+def check_radial(trajectory: np.ndarray, path, dataset: str) -> None:
+    """Spokes ``[..., n_spokes, n_readout, 2]`` that a radial reconstruction can use: not
+    all at the centre, reaching out towards the readout's edge, at two angles or more."""
+    t = np.asarray(trajectory, dtype=np.float64).reshape(-1, *trajectory.shape[-2:])
+    radius = np.sqrt((t**2).sum(-1))  # [spokes, readout]
+    peak = float(radius.max())
+    if peak == 0:
+        raise InputError(
+            path,
+            dataset,
+            "is all zeros: every sample at the k-space centre; expected radial spokes",
+        )
+    if peak < SHORTEST_REACH:
+        raise InputError(
+            path,
+            dataset,
+            f"reaches only {peak:.3g} rad/pixel, not the readout's edge (pi): expected radians "
+            "per pixel (cycles per pixel need a factor 2*pi)",
+        )
+    far = t[np.arange(len(t)), radius.argmax(-1)]  # each spoke's outermost sample
+    angles = np.mod(np.arctan2(far[:, 0], far[:, 1]), np.pi)  # a line: theta = theta + pi
+    distinct = np.unique(np.round(angles / 1e-4)).size
+    if distinct < 2:
+        raise InputError(
+            path,
+            dataset,
+            f"holds {distinct} spoke angle over {len(t)} spokes: radial k-space needs at least two",
+        )

@@ -18,20 +18,31 @@ def acquire_series(
     attrs: dict | None = None,
     extra: dict[str, np.ndarray] | None = None,
     backend: str = "auto",
+    gradient_delay: tuple[float, ...] | None = None,
 ) -> KSpaceData:
     """A contract :class:`KSpaceData` of ``frames[F, ny, nx]`` seen through ``coil_maps[C, ny, nx]``.
 
     The frames are stored as ``/reference`` and the maps as ``/coil_maps``; ``extra``
-    datasets (e.g. ROI masks and curves) travel with the data.
+    datasets (e.g. ROI masks and curves) travel with the data. ``gradient_delay``
+    ``(s_x, s_y[, s_xy])``, in readout samples, takes the samples where a scanner with
+    those delays would, while the file keeps the nominal trajectory (attribute
+    ``gradient_delay_samples``).
     """
     frames = np.asarray(frames)
     coil_images = frames[:, None] * coil_maps[None]
     kspace, traj = sample_coil_images(
-        coil_images, spokes_per_frame, readout_oversampling, backend=backend
+        coil_images,
+        spokes_per_frame,
+        readout_oversampling,
+        backend=backend,
+        gradient_delay=gradient_delay,
     )
     kspace = add_noise(kspace, noise_level, np.random.default_rng(seed))
     a = dict(attrs or {})
     a.update(spokes_per_frame=int(spokes_per_frame), noise_level=float(noise_level), seed=int(seed))
+    if gradient_delay is not None:
+        d = [float(v) for v in gradient_delay]
+        a["gradient_delay_samples"] = d + [0.0] * (3 - len(d))
     ref = frames.astype(np.complex64) if np.iscomplexobj(frames) else frames.astype(np.float32)
     return KSpaceData(
         kspace=kspace.astype(np.complex64),

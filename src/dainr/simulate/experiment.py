@@ -42,6 +42,9 @@ class SimulationConfig:
     coil_radius: float = 1.5  #: coil ring radius in half-FOVs (see birdcage_maps)
     coil_maps_in_file: bool = True  #: store /coil_maps (False: reconstructions estimate them)
     frame_seconds: float = 4.0  #: DCE only: acquisition time of one frame (see dce_phantom)
+    #: radial gradient delays (s_x, s_y[, s_xy]) in samples (see dainr.physics.delays);
+    #: None: none
+    gradient_delay: tuple[float, ...] | None = None
 
 
 def _acquire(
@@ -54,15 +57,26 @@ def _acquire(
             f"{cfg.coils}, {spf}, {cfg.readout_oversampling}, {cfg.noise}"
         )
     maps = birdcage_maps(cfg.coils, (ny, nx), radius=cfg.coil_radius)
+    settings = dataclasses.asdict(cfg)
+    if cfg.gradient_delay is None:  # files without delays record what they always did
+        del settings["gradient_delay"]
     a = {
         "readout_oversampling": float(cfg.readout_oversampling),
         "n_coils_simulated": int(cfg.coils),
         "coil_model": f"birdcage ring radius {cfg.coil_radius:g} half-FOVs, RSS-normalised",
-        "simulation": dataclasses.asdict(cfg),
+        "simulation": settings,
         **attrs,
     }
     data = acquire_series(
-        frames, maps, spf, cfg.readout_oversampling, cfg.noise, cfg.seed, attrs=a, extra=extra
+        frames,
+        maps,
+        spf,
+        cfg.readout_oversampling,
+        cfg.noise,
+        cfg.seed,
+        attrs=a,
+        extra=extra,
+        gradient_delay=cfg.gradient_delay,
     )
     if not cfg.coil_maps_in_file:
         data.coil_maps = None

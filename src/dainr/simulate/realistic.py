@@ -131,10 +131,19 @@ def _finish(
     readout_oversampling: float,
     attrs: dict,
     extra: dict | None = None,
+    gradient_delay: tuple[float, ...] | None = None,
 ) -> KSpaceData:
     extra = dict(extra or {})
     data = acquire_series(
-        frames, maps, spokes_per_frame, readout_oversampling, noise, seed, attrs=attrs, extra=extra
+        frames,
+        maps,
+        spokes_per_frame,
+        readout_oversampling,
+        noise,
+        seed,
+        attrs=attrs,
+        extra=extra,
+        gradient_delay=gradient_delay,
     )
     if not with_maps:
         data.coil_maps = None
@@ -151,6 +160,8 @@ def _settings(local: dict, fn) -> dict:
         v = local.get(k)
         if k == "kinetics":
             v = dataclasses.asdict(v or PerfusionKinetics())
+        if k == "gradient_delay" and v is None:  # files without delays record as they did
+            continue
         out[k] = str(v) if isinstance(v, Path) else v
     return out
 
@@ -172,11 +183,13 @@ def cine_case(
     with_maps: bool = True,
     image: str | Path | None = None,
     readout_oversampling: float = 2.0,
+    gradient_delay: tuple[float, ...] | None = None,
 ) -> KSpaceData:
     """The real short-axis cine as a radial multi-coil acquisition (see the module doc).
 
     ``frames`` keeps the first F of the 25; ``seed`` draws the phase map, the coil array's
-    jitter and the noise. About a second at 128² x 25 frames x 12 coils.
+    jitter and the noise; ``gradient_delay`` (s_x, s_y[, s_xy]) samples as a scanner with
+    those radial gradient delays would. About a second at 128² x 25 frames x 12 coils.
     """
     _check(spokes_per_frame, coils, noise)
     mag = load_real_cine(image, size)
@@ -199,7 +212,15 @@ def cine_case(
         "simulation": _settings(locals(), cine_case),
     }
     return _finish(
-        series, maps, spokes_per_frame, noise, seed, with_maps, readout_oversampling, attrs
+        series,
+        maps,
+        spokes_per_frame,
+        noise,
+        seed,
+        with_maps,
+        readout_oversampling,
+        attrs,
+        gradient_delay=gradient_delay,
     )
 
 
@@ -309,6 +330,7 @@ def perfusion_case(
     image: str | Path | None = None,
     readout_oversampling: float = 2.0,
     kinetics: PerfusionKinetics | None = None,
+    gradient_delay: tuple[float, ...] | None = None,
 ) -> KSpaceData:
     """A first-pass perfusion series on the real cine's diastolic frame (see the module doc).
 
@@ -317,6 +339,7 @@ def perfusion_case(
     ``size``) is the peak head-foot shift of the free-breathing slice, period
     ``breathing_period_s``. ROI masks hold the pixels that are wholly inside their region
     in every frame; the stored curve is the truth's mean magnitude there.
+    ``gradient_delay`` as in :func:`cine_case`.
     """
     from scipy.ndimage import gaussian_filter
     from scipy.ndimage import shift as nd_shift
@@ -387,7 +410,16 @@ def perfusion_case(
         "simulation": _settings(locals(), perfusion_case),
     }
     return _finish(
-        series, maps, spokes_per_frame, noise, seed, with_maps, readout_oversampling, attrs, extra
+        series,
+        maps,
+        spokes_per_frame,
+        noise,
+        seed,
+        with_maps,
+        readout_oversampling,
+        attrs,
+        extra,
+        gradient_delay=gradient_delay,
     )
 
 
