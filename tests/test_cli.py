@@ -7,6 +7,7 @@ import sys
 
 import h5py
 import numpy as np
+import pytest
 
 from dainr.cli import main
 from dainr.io import read_recon_h5
@@ -146,3 +147,23 @@ def test_a_mistyped_override_is_one_line_naming_field_value_and_type(tiny_file, 
     assert err.count("\n") == 1 and err.startswith("dainr recon: error: ")
     assert re.search(r"\blr\b.*'abc'.*\bfloat\b", err), err
     assert not out.exists()
+
+
+def test_maps_writes_the_estimated_maps_that_recon_takes_back(tiny_file, tmp_path, capsys):
+    from dainr.io import load_coil_maps, load_kspace
+    from dainr.prepare import prepare_series
+
+    maps = tmp_path / "maps.h5"
+    assert main(["maps", str(tiny_file), "--out", str(maps)]) == 0
+    m = load_coil_maps(maps, 4, (32, 32))
+    data = load_kspace(tiny_file)
+    data.coil_maps = None  # what a reconstruction estimates when the file has none
+    np.testing.assert_allclose(m, prepare_series(data, device="cpu").op.maps.numpy(), atol=1e-6)
+    rss = np.sqrt((np.abs(m) ** 2).sum(0))
+    assert np.median(rss[rss > 0]) == pytest.approx(1.0, abs=0.02)
+    out = tmp_path / "o.h5"
+    assert main(["recon", str(tiny_file), "--method", "nufft", "--coil-maps", str(maps),
+                 "--out", str(out), "--quiet"]) == 0  # fmt: skip
+    r = read_recon_h5(out)
+    assert r.attrs["coil_maps_source"] == "user"
+    np.testing.assert_array_equal(r.coil_maps, m)

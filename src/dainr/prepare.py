@@ -14,6 +14,7 @@ from .errors import InputError
 from .holdout import HeldOut, held_samples, make_split, sample_mask
 from .physics.coils import estimate_coil_maps
 from .physics.density import compute_dcf, file_dcf, ramp_dcf
+from .physics.noise import estimate_noise
 from .physics.operator import RadialOperator
 
 log = logging.getLogger(__name__)
@@ -158,6 +159,7 @@ def prepare_series(
     }
     if gradient_delays is not None:
         settings["gradient_delays"] = [round(v, 4) for v in gradient_delays]
+    settings["noise"] = _noise(data, w, op.maps, scale)
     heldout = None
     if mask is not None:
         pos = held_samples(split, series.n_readout)
@@ -174,6 +176,19 @@ def prepare_series(
     return PreparedSeries(
         series, op, k * scale, w, grid * scale, scale, src, settings, heldout, train_mask, grid_all
     )
+
+
+def _noise(data: KSpaceData, w: torch.Tensor, maps: torch.Tensor, scale: float) -> dict:
+    """The data's noise (:func:`dainr.physics.noise.estimate_noise`) and ``image_ratio``:
+    the noise it leaves in a gridding image (sigma times the root of each frame's summed
+    squared weights and of the maps' mean energy) over the image's peak (the 99th
+    percentile that ``scale`` inverts). Methods may set their regularisation by it."""
+    est = estimate_noise(data.kspace, data.trajectory)
+    energy = float((maps.abs() ** 2).sum(0).mean())
+    spread = float(torch.sqrt((w.double() ** 2).sum(-1).mean()))
+    out = {k: (round(v, 6) if isinstance(v, float) else v) for k, v in est.as_dict().items()}
+    out["image_ratio"] = round(est.sigma * spread * energy**0.5 * scale, 6)
+    return out
 
 
 #: gradient-delay handling: trust the file's trajectory, or estimate and correct (RING)

@@ -18,6 +18,7 @@ SUBCOMMANDS = {
     "simulate": "simulate a radial k-space file",
     "eval": "score a reconstruction against a reference",
     "info": "describe a k-space or reconstruction file",
+    "maps": "estimate a file's coil maps",
     "demo": "reconstruct the bundled sample (and show it in napari)",
 }
 
