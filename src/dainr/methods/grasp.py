@@ -96,8 +96,22 @@ class GraspConfig:
     pdhg_iterations: int = 60
     #: pdhg: lambda = lambda_scale * pdhg_lambda_fraction * max|E^H y| * ||A^H W A||
     pdhg_lambda_fraction: float = 0.0003
+    #: pdhg: when set, the data's noise raises lambda above this ratio of a gridding
+    #: image's noise to its peak (``preparation.noise.image_ratio`` of the output): lambda
+    #: is multiplied by max(1, ratio / noise_knee). Off by default: 0.01 gained 1-3 dB on
+    #: noisy cine cases but lost 0.3-0.4 dB on the 4-coil perfusion case at 128²
+    #: (benchmarks/README.md, "Coil maps and GRASP against BART")
+    noise_knee: float | None = None
     #: pdhg: primal-dual balance sigma (dual steps x sigma, primal step / sigma)
     pdhg_sigma: float = 1.0
+
+
+def noise_factor(noise: dict | None, knee: float | None) -> float:
+    """lambda's factor for the data's noise: ``max(1, image_ratio / knee)`` (1 without an
+    estimate or a knee)."""
+    if knee is None or not noise or noise.get("image_ratio") is None:
+        return 1.0
+    return max(1.0, float(noise["image_ratio"]) / knee)
 
 
 def temporal_diff(x: torch.Tensor) -> torch.Tensor:
@@ -209,8 +223,13 @@ class GraspMethod(Method):
         # from it swamped the data (every frame alike, whatever the fraction). So the
         # unweighted term's scale is the weighted one's times the ratio of their traces.
         l_obj = l_pre if c.dcf_weighted else l_pre * float(self._w.sum() / prep.dcf.sum())
+        self.noise_factor = noise_factor(prep.settings.get("noise"), c.noise_knee)
         self.lam = (
-            c.lambda_scale * c.pdhg_lambda_fraction * float(prep.gridding.abs().max()) * l_obj
+            c.lambda_scale
+            * c.pdhg_lambda_fraction
+            * float(prep.gridding.abs().max())
+            * l_obj
+            * self.noise_factor
         )
         # Preconditioned step sizes (Pock and Chambolle 2011): data dual steps
         # sigma * dcf / ||A^H dcf A|| make the data block's norm sigma; the TV block
@@ -232,8 +251,9 @@ class GraspMethod(Method):
         self.per_pass, self.n_passes, self.passes_done, self.inner = 1, 1, 0, 0
         self.f = self.objective()
         log.info(
-            "GRASP (pdhg): lambda %.4g, ||A^H W A|| %.3g, %d iterations",
+            "GRASP (pdhg): lambda %.4g (noise factor %.3g), ||A^H W A|| %.3g, %d iterations",
             self.lam,
+            self.noise_factor,
             l_obj,
             self.total_steps,
         )
