@@ -1,4 +1,5 @@
-"""The dock's "Result" box: save a result as the output ``.h5``, render the fit finer.
+"""The dock's "Result" box: save a result as the output ``.h5``, render the fit finer,
+show the coil maps the fit used.
 
 What Save writes: the selected layer's result when the selection is a result layer
 (a read-back output, a rendering, the live layer), else the last fit's result.
@@ -38,13 +39,19 @@ class ResultPanel(QGroupBox):
         self.render_button.setToolTip(
             "Evaluate the fitted continuous model on a finer grid into a new layer"
         )
+        self.maps_button = QPushButton("Coil maps")
+        self.maps_button.setToolTip(
+            "Add the coil maps the fit used as a layer (magnitude, one coil per slider step)"
+        )
         buttons = QHBoxLayout()
         buttons.addWidget(self.save_button)
         buttons.addWidget(self.render_button)
+        buttons.addWidget(self.maps_button)
         lay = QVBoxLayout(self)
         lay.addWidget(self.form.native)
         lay.addLayout(buttons)
         self.save_button.clicked.connect(self._save_dialog)
+        self.maps_button.clicked.connect(self.add_coil_maps)
 
     def set_enabled(self, enabled: bool) -> None:
         """Controls follow whether a job runs and what the last fit left."""
@@ -52,6 +59,7 @@ class ResultPanel(QGroupBox):
         has_result = enabled and self.session.result is not None
         self.save_button.setEnabled(has_result)
         self.render_button.setEnabled(has_result and self.session.can_render)
+        self.maps_button.setEnabled(has_result and self.session.result.coil_maps is not None)
 
     def save_target(self) -> Reconstruction | None:
         active = self.viewer.layers.selection.active
@@ -92,3 +100,22 @@ class ResultPanel(QGroupBox):
             return None
         show_info(f"saved {result.method} result to {path}")
         return Path(path)
+
+    def add_coil_maps(self, *_: Any) -> Any:
+        """The coil maps of the selected result (else the last fit's) as an image layer
+        ``[coils, ny, nx]`` of their magnitude, over the input layer."""
+        import numpy as np
+
+        result = self.save_target()
+        if result is None or result.coil_maps is None:  # a layer without them: the last fit's
+            result = self.session.result
+        if result is None or result.coil_maps is None:
+            show_error("no coil maps: run a fit first")
+            return None
+        source = self.inputs.layer
+        kwargs: dict[str, Any] = {"name": f"{result.method} coil maps", "colormap": "magma"}
+        if source is not None:
+            kwargs["scale"] = (1.0, *np.asarray(source.scale, float)[-2:])
+            kwargs["translate"] = (0.0, *np.asarray(source.translate, float)[-2:])
+            kwargs["name"] = f"{source.name.replace(' (gridding)', '')} coil maps"
+        return self.viewer.add_image(np.abs(result.coil_maps), **kwargs)

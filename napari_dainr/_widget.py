@@ -61,6 +61,8 @@ class ReconstructionWidget(QWidget):
         self.progress.setFormat("idle")
         self.status = QLabel("")
         self.status.setWordWrap(True)
+        self._in_stage = False  #: a preparation stage (the prior) shows in the status line
+        self._fitting_text = ""
         self.loss_plot = LossPlot(napari_viewer.theme)
         self.results = ResultPanel(napari_viewer, self.session, self.inputs)
         #: volumes (4-D input layers): all or selected slices through Dask
@@ -184,14 +186,22 @@ class ReconstructionWidget(QWidget):
 
     def _on_prepared(self, m: Any) -> None:
         self._show_progress(0, m.total, f"step 0/{m.total}")
-        self.status.setText(f"fitting {m.n_frames} frames on {m.device}")
+        self._fitting_text = f"fitting {m.n_frames} frames on {m.device}"
+        self._in_stage = False
+        self.status.setText(self._fitting_text)
 
     def _on_stage(self, m: Any) -> None:
         self._show_progress(
             m.done, m.total, f"{m.name} {m.done}/{m.total} · ETA {format_seconds(m.eta)}"
         )
+        if not self._in_stage:
+            self._in_stage = True
+            self.status.setText(f"computing the {m.name} before the first step (Stop ends it)")
 
     def _on_progress(self, m: Any) -> None:
+        if self._in_stage:  # the steps have begun
+            self._in_stage = False
+            self.status.setText(self._fitting_text)
         best = getattr(m, "best_step", None)
         best_text = "" if best is None else f" · best so far at step {best}"
         self._show_progress(

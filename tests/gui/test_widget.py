@@ -75,6 +75,9 @@ def test_fit_streams_snapshots_into_one_layer_and_finishes(qtbot, dainr_widget):
     snapshots = record(widget.session.snapshot)
     progress = record(widget.session.progress)
     finished = record(widget.session.finished)
+    # the dock's own handlers run first: what the status line says at every step
+    status_at_steps = []
+    widget.session.progress.connect(lambda m: status_at_steps.append(widget.status.text()))
     inserted, updates = [], []
 
     def watch(event):
@@ -106,6 +109,13 @@ def test_fit_streams_snapshots_into_one_layer_and_finishes(qtbot, dainr_widget):
     assert widget.loss_plot.best_step == result.chosen_step == progress[-1].best_step
     assert controls_enabled(widget) and widget.results.save_button.isEnabled()
     assert widget.progress.format().startswith(f"done · kept step {result.chosen_step} · loss")
+    assert status_at_steps and all(t.startswith("fitting 6 frames") for t in status_at_steps)
+    # the coil maps the fit used, as a layer over the input
+    assert widget.results.maps_button.isEnabled() and result.coil_maps.shape == (4, 32, 32)
+    maps = widget.results.add_coil_maps()
+    assert maps.name == "tiny coil maps" and maps.data.shape == (4, 32, 32)
+    np.testing.assert_allclose(maps.data, np.abs(result.coil_maps))
+    np.testing.assert_allclose(maps.scale[-2:], viewer.layers["tiny (gridding)"].scale[-2:])
 
 
 def test_heldout_and_early_stop_settings_reach_the_fit(viewer_widget):
@@ -166,6 +176,7 @@ def test_the_prior_shows_progress_and_stop_ends_it(qtbot, dainr_widget):
     qtbot.waitUntil(lambda: len(stages) >= 3, timeout=FIT_TIMEOUT_MS)
     assert widget.progress.format().startswith("prior ")
     assert stages[-1].name == "prior" and stages[-1].total == 1_000_000
+    assert "computing the prior" in widget.status.text()
     widget.stop()
     wait_idle(qtbot, widget)
     assert stages[-1].done < 1_000_000 and len(failed) == 1
