@@ -45,11 +45,11 @@ _LAZY = {
     "KSpaceVolume": ".data",
     "load_volume": ".volume",
     "read_volume_recon": ".io.volume_output",
-    "reconstruct_volume": ".volume",
+    "reconstruct_volume": ".api",
 }
 
 if TYPE_CHECKING:  # what static tools and IDEs see; at run time __getattr__ provides these
-    from .api import fit, make_method, reconstruct
+    from .api import fit, make_method, reconstruct, reconstruct_volume
     from .data import KSpaceData, KSpaceVolume, RadialSeries
     from .errors import DainrError, FitError, InputError
     from .io import load_kspace, read_recon_h5, write_kspace_h5, write_recon_h5
@@ -58,7 +58,7 @@ if TYPE_CHECKING:  # what static tools and IDEs see; at run time __getattr__ pro
     from .methods import available_methods
     from .metrics import roi_curve, score_series
     from .result import Reconstruction
-    from .volume import load_volume, reconstruct_volume
+    from .volume import load_volume
 
 
 def __getattr__(name: str):

@@ -1,12 +1,15 @@
-"""The Python API for notebooks: ``dainr.fit`` (a stream of messages) and ``dainr.reconstruct``."""
+"""The Python API for notebooks: ``dainr.fit`` (a stream of messages), ``dainr.reconstruct``
+and ``dainr.reconstruct_volume``."""
 
 from __future__ import annotations
 
 import os
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
+from pathlib import Path
 from typing import Any
 
-from .data import KSpaceData
+from .data import KSpaceData, KSpaceVolume
+from .io.volume_output import VolumeReconstruction, read_volume_recon
 from .loop import Message, RunOptions, StopRequest, drain
 from .methods import DEFAULT_METHOD
 from .methods.base import Method
@@ -111,3 +114,87 @@ def _reconstruct_ensemble(
         method, config=opts.pop("config", None), seed=opts.pop("seed", 0), **opts
     )
     return reconstruct_ensemble(_checked(data), spec, k, run, parallel=parallel, stop=stop)
+
+
+def reconstruct_volume(
+    data: KSpaceVolume | str | os.PathLike,
+    method: str | None = None,
+    *,
+    out: str | os.PathLike | None = None,
+    slices: Sequence[int] | str | None = None,
+    scheduler: str | None = None,
+    workers: int | None = None,
+    virtual_coils: int | None = None,
+    client=None,
+    seed: int = 0,
+    spokes_per_frame: int | None = None,
+    device: str | None = "auto",
+    **overrides,
+) -> VolumeReconstruction:
+    """Fit every (or the selected) slice of a volume on Dask.
+
+    Parameters
+    ----------
+    data : KSpaceVolume or path
+        The volume, or any input :func:`load_volume` reads (a 2-D file is one slice).
+    method : str, optional
+        A registered method (:func:`dainr.available_methods`); DA-INR by default.
+    out : path, optional
+        Where to write the volume output (kept); a temporary file otherwise.
+    slices : sequence of int or str, optional
+        Volume indices, or text such as ``"3,5-9"``; all slices by default.
+    scheduler : str, optional
+        ``tcp://host:port`` of a Dask scheduler the user started.
+    workers : int, optional
+        Size of the local cluster (default: :func:`dainr.cluster.cpu_default_workers`).
+    virtual_coils : int, optional
+        Compress each slice's coils to this many (SVD) before its fit.
+    client : distributed.Client, optional
+        A client to use instead of opening one.
+    seed : int
+        The seed of every slice's fit.
+    spokes_per_frame : int, optional
+        Binning (default: the file's, else 13).
+    device : str
+        ``auto``, ``cpu``, ``cuda``, ...
+    **overrides
+        Config fields of the method by name (``steps=300``).
+
+    Returns
+    -------
+    VolumeReconstruction
+        ``frames [F, Z, ny, nx]``, the slices done, per-slice seconds and the config.
+    """
+    import tempfile
+
+    from .volume import load_volume, parse_slices, run_volume
+
+    vol = data if isinstance(data, KSpaceVolume) else load_volume(data)
+    if not isinstance(slices, (list, tuple)):
+        slices = parse_slices(slices, vol.n_slices, vol.source)
+    spec = FitSpec.from_options(
+        method or DEFAULT_METHOD,
+        seed=seed,
+        spokes_per_frame=spokes_per_frame,
+        device=device,
+        **overrides,
+    )
+    tmp = None
+    if out is None:
+        tmp = tempfile.TemporaryDirectory()
+        out = Path(tmp.name) / "volume.h5"
+    try:
+        run_volume(
+            vol,
+            spec,
+            list(slices),
+            out,
+            client=client,
+            scheduler=scheduler,
+            workers=workers,
+            virtual_coils=virtual_coils,
+        )
+        return read_volume_recon(out)
+    finally:
+        if tmp is not None:
+            tmp.cleanup()

@@ -9,8 +9,8 @@ and the submit/poll/cancel loop are :mod:`dainr.cluster`'s. Here:
   slice's k-space travels to the worker.
 * :func:`fit_volume_stream` -- a task per slice; :class:`VolumeStarted`, then a
   :class:`SliceResult` per slice as it completes; a failed slice is retried once.
-* :func:`run_volume` -- the stream written into a volume output (or a resumed one).
-* :func:`reconstruct_volume` -- the Python API.
+* :func:`run_volume` -- the stream written into a volume output (or a resumed one);
+  :func:`dainr.api.reconstruct_volume` is its Python API.
 
 Qt-free and terminal-free: the CLI and the plugin drain :func:`fit_volume_stream`.
 """
@@ -30,7 +30,7 @@ import numpy as np
 from .cluster import dask_client, limit_threads_to_worker, run_tasks
 from .data import KSpaceData, KSpaceVolume
 from .errors import FitError, InputError
-from .io.volume_output import VolumeOutput, VolumeReconstruction, read_volume_recon
+from .io.volume_output import VolumeOutput
 
 log = logging.getLogger(__name__)
 
@@ -188,91 +188,6 @@ def fit_volume_stream(
             yield SliceFailed(t.item, t.error_text, t.retrying, t.attempt)
 
 
-def reconstruct_volume(
-    data: KSpaceVolume | str | os.PathLike,
-    method: str | None = None,
-    *,
-    out: str | os.PathLike | None = None,
-    slices: Sequence[int] | str | None = None,
-    scheduler: str | None = None,
-    workers: int | None = None,
-    virtual_coils: int | None = None,
-    client=None,
-    seed: int = 0,
-    spokes_per_frame: int | None = None,
-    device: str | None = "auto",
-    **overrides,
-) -> VolumeReconstruction:
-    """Fit every (or the selected) slice of a volume on Dask.
-
-    Parameters
-    ----------
-    data : KSpaceVolume or path
-        The volume, or any input :func:`load_volume` reads (a 2-D file is one slice).
-    method : str, optional
-        A registered method (:func:`dainr.available_methods`); DA-INR by default.
-    out : path, optional
-        Where to write the volume output (kept); a temporary file otherwise.
-    slices : sequence of int or str, optional
-        Volume indices, or text such as ``"3,5-9"``; all slices by default.
-    scheduler : str, optional
-        ``tcp://host:port`` of a Dask scheduler the user started.
-    workers : int, optional
-        Size of the local cluster (default: :func:`dainr.cluster.cpu_default_workers`).
-    virtual_coils : int, optional
-        Compress each slice's coils to this many (SVD) before its fit.
-    client : distributed.Client, optional
-        A client to use instead of opening one.
-    seed : int
-        The seed of every slice's fit.
-    spokes_per_frame : int, optional
-        Binning (default: the file's, else 13).
-    device : str
-        ``auto``, ``cpu``, ``cuda``, ...
-    **overrides
-        Config fields of the method by name (``steps=300``).
-
-    Returns
-    -------
-    VolumeReconstruction
-        ``frames [F, Z, ny, nx]``, the slices done, per-slice seconds and the config.
-    """
-    import tempfile
-
-    from .methods import DEFAULT_METHOD
-    from .session import FitSpec
-
-    vol = data if isinstance(data, KSpaceVolume) else load_volume(data)
-    if not isinstance(slices, (list, tuple)):
-        slices = parse_slices(slices, vol.n_slices, vol.source)
-    spec = FitSpec.from_options(
-        method or DEFAULT_METHOD,
-        seed=seed,
-        spokes_per_frame=spokes_per_frame,
-        device=device,
-        **overrides,
-    )
-    tmp = None
-    if out is None:
-        tmp = tempfile.TemporaryDirectory()
-        out = Path(tmp.name) / "volume.h5"
-    try:
-        run_volume(
-            vol,
-            spec,
-            list(slices),
-            out,
-            client=client,
-            scheduler=scheduler,
-            workers=workers,
-            virtual_coils=virtual_coils,
-        )
-        return read_volume_recon(out)
-    finally:
-        if tmp is not None:
-            tmp.cleanup()
-
-
 def n_frames_of(vol: KSpaceVolume, spokes_per_frame: int | None) -> int:
     spf = spokes_per_frame or vol.default_spokes_per_frame()
     n = vol.n_spokes // spf
@@ -300,9 +215,40 @@ def run_volume(
     input_path=None,
     on_event=None,
 ) -> tuple[Path, bool, list[SliceFailed]]:
-    """Fit ``slices`` into the volume output ``out`` (or resume it); (path, complete, failures).
+    """Fit ``slices`` of ``vol`` into the volume output ``out``, or finish it.
 
-    ``on_event`` sees every :class:`VolumeEvent` (a progress bar, the plugin's layer).
+    Parameters
+    ----------
+    vol : KSpaceVolume
+        The slices' k-space.
+    spec : FitSpec
+        The fit every slice gets (:class:`dainr.session.FitSpec`).
+    slices : list of int
+        Volume indices to fit (ignored on ``resume``: the output says which are left).
+    out : path
+        The volume output (:class:`dainr.io.volume_output.VolumeOutput`).
+    resume : bool
+        Reopen ``out`` and fit only its missing slices; refused if its method or
+        binning differ from ``spec``'s.
+    client, scheduler, workers
+        The Dask cluster (:func:`dainr.cluster.dask_client`).
+    virtual_coils : int, optional
+        Compress each slice's coils to this many before its fit.
+    stop : StopRequest, optional
+        Cancels the pending slices; the finished ones stay in ``out``.
+    input_path : path, optional
+        The input file, which ``out`` must not overwrite.
+    on_event : callable, optional
+        Sees every :class:`VolumeStarted`, :class:`SliceResult` and :class:`SliceFailed`.
+
+    Returns
+    -------
+    path : Path
+        The output written.
+    complete : bool
+        Whether every slice is in it (its ``partial`` attribute is then false).
+    failures : list of SliceFailed
+        Slices that failed on every try.
     """
     t0 = time.perf_counter()
     if resume:
@@ -368,7 +314,20 @@ def run_volume(
 
 
 def load_volume(path: str | os.PathLike, **options) -> KSpaceVolume:
-    """Any supported input as a volume: ISMRMRD, BART .cfl, or a 2-D file as one slice."""
+    """Any supported input as a volume.
+
+    Parameters
+    ----------
+    path : path
+        ISMRMRD (``.mrd``, or ``.h5`` holding ``/dataset``), BART ``.cfl``/``.hdr``, or a
+        2-D k-space file (``.h5`` contract, ``.mat``), which becomes one slice.
+    **options
+        Passed to the reader (e.g. ``trajectory=`` and ``image_shape=`` for BART).
+
+    Returns
+    -------
+    KSpaceVolume
+    """
     from .io import load_kspace_or_volume
 
     v = load_kspace_or_volume(path, **options)
@@ -381,7 +340,23 @@ def grid_slices(
     slices: Sequence[int] | None = None,
     backend: str = "auto",
 ) -> np.ndarray:
-    """Gridding of each slice ``[F, Z, ny, nx]`` (the quick preview and the baseline)."""
+    """Gridding of each slice: the quick preview and the baseline.
+
+    Parameters
+    ----------
+    vol : KSpaceVolume
+    spokes_per_frame : int, optional
+        Binning (default: the volume's, else 13).
+    slices : sequence of int, optional
+        Volume indices (default: all).
+    backend : str
+        NUFFT backend (``auto``, ``finufft``, ``torch``, ...).
+
+    Returns
+    -------
+    ndarray
+        complex64 ``[frames, slices, ny, nx]`` in the input's intensity scale.
+    """
     from .prepare import prepare_series
 
     slices = range(vol.n_slices) if slices is None else slices
@@ -401,6 +376,5 @@ __all__ = [
     "grid_slices",
     "load_volume",
     "parse_slices",
-    "reconstruct_volume",
     "run_volume",
 ]
