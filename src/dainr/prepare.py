@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import dataclasses
 import logging
+import time
 from dataclasses import dataclass, field
 
 import numpy as np
@@ -121,17 +122,20 @@ def prepare_series(
     series = data.binned(spokes_per_frame)
     split = make_split(series.n_frames, series.spokes_per_frame, holdout, holdout_seed)
     mask = sample_mask(split, series.n_readout) if split.n_spokes else None
+    maps_seconds = None
     if coil_maps is not None:
         maps, src = coil_maps, "user"
     elif series.coil_maps is not None:
         maps, src = series.coil_maps, "file"
     else:
         log.info("no coil maps in the file: estimating them from the time-averaged data")
+        t_maps = time.perf_counter()
         kept = np.flatnonzero(split.spoke_mask().ravel())  # acquisition order, as binned
         maps = estimate_coil_maps(
             data.kspace[:, kept], data.trajectory[kept], series.image_shape, backend="auto"
         )
         src = "estimated"
+        maps_seconds = round(time.perf_counter() - t_maps, 3)
     series.coil_maps = maps
     dcf, dcf_source = _density_weights(data, series, dcf_method)
     op = RadialOperator(
@@ -157,6 +161,8 @@ def prepare_series(
         "nufft_eps": nufft_eps,
         "coil_maps_source": src,
     }
+    if maps_seconds is not None:
+        settings["coil_maps_seconds"] = maps_seconds
     if gradient_delays is not None:
         settings["gradient_delays"] = [round(v, 4) for v in gradient_delays]
     settings["noise"] = _noise(data, w, op.maps, scale)
