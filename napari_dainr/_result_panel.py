@@ -18,6 +18,7 @@ from dainr.errors import DainrError
 from dainr.result import Reconstruction
 
 from . import _layers as L
+from ._live_layer import place_over
 
 
 class ResultPanel(QGroupBox):
@@ -113,9 +114,8 @@ class ResultPanel(QGroupBox):
             show_error("no coil maps: run a fit first")
             return None
         source = self.inputs.layer
-        kwargs: dict[str, Any] = {"name": f"{result.method} coil maps", "colormap": "magma"}
+        name = f"{result.method} coil maps"
         if source is not None:
-            kwargs["scale"] = (1.0, *np.asarray(source.scale, float)[-2:])
-            kwargs["translate"] = (0.0, *np.asarray(source.translate, float)[-2:])
-            kwargs["name"] = f"{source.name.replace(' (gridding)', '')} coil maps"
-        return self.viewer.add_image(np.abs(result.coil_maps), **kwargs)
+            name = f"{source.name.replace(' (gridding)', '')} coil maps"
+        kwargs = {"name": name, "colormap": "magma", "scale": (1, 1, 1), "translate": (0, 0, 0)}
+        return self.viewer.add_image(np.abs(result.coil_maps), **place_over(kwargs, source))

@@ -16,7 +16,7 @@ import numpy as np
 
 from .errors import InputError
 from .physics.binning import FrameBinning, bin_spokes, plan_binning
-from .physics.trajectory import SHORTEST_REACH, check_radial
+from .physics.trajectory import check_radial
 
 #: what :meth:`KSpaceData.from_arrays` accepts as ``trajectory_units``: the factor that
 #: turns each axis (y, x) into radians per pixel, given the image size [ny, nx]
@@ -139,14 +139,11 @@ class KSpaceData:
                 "trajectory",
                 f"expected radians per pixel in [-pi, pi), got values up to {peak:.4g}{hint}",
             )
-        if 0 < peak < SHORTEST_REACH:
-            raise InputError(
-                src,
-                "trajectory",
-                f"reaches only {peak:.3g} rad/pixel (a full radial spoke reaches pi): in cycles "
-                "per pixel? KSpaceData.from_arrays(..., trajectory_units='cycles')",
-            )
-        check_kspace_data(out)
+        check_kspace_data(
+            out,
+            "trajectory",
+            "in cycles per pixel? KSpaceData.from_arrays(..., trajectory_units='cycles')",
+        )
         return out
 
     @property
@@ -314,8 +311,16 @@ def check_array(a, path, dataset: str, ndim: int, kind: str) -> np.ndarray:
     return a.astype(np.complex64 if np.iscomplexobj(a) else np.float32, copy=False)
 
 
-def check_kspace_data(d: KSpaceData) -> None:
-    """Consistency of a whole k-space file: shapes that must agree, trajectory range."""
+def check_kspace_data(
+    d: KSpaceData,
+    trajectory_name: str = "/trajectory",
+    units_hint: str = "expected radians per pixel (cycles per pixel need a factor 2*pi)",
+) -> None:
+    """Consistency of a whole k-space file: shapes that must agree, trajectory range.
+
+    ``trajectory_name`` and ``units_hint`` word the trajectory's messages (in-memory data
+    name their arrays without a slash and point to the unit conversion of the API).
+    """
     p = d.source
     C, S, R = d.kspace.shape
     check_spokes_per_frame_attr(d)
@@ -332,7 +337,7 @@ def check_kspace_data(d: KSpaceData) -> None:
             "/trajectory",
             f"expected radians per pixel in [-pi, pi), got values in [{lo:.4g}, {hi:.4g}] (cycles/pixel would need a factor 2*pi)",
         )
-    check_radial(d.trajectory, p, "/trajectory")
+    check_radial(d.trajectory, p, trajectory_name, units_hint)
     ny, nx = d.image_shape
     if d.coil_maps is not None:
         if d.coil_maps.shape[0] != C:

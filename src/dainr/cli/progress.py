@@ -93,7 +93,7 @@ def progress_bar(
     ``label`` names what is counted (``step``, ``prior``)."""
     file = file if file is not None else sys.stderr
     if _is_interactive(file):
-        bar = tqdm(
+        return tqdm(
             total=total,
             initial=initial,
             disable=quiet,
@@ -102,8 +102,6 @@ def progress_bar(
             dynamic_ncols=True,
             file=file,
         )
-        bar.label = label
-        return bar
     return LineProgress(total, initial, file=file, disable=quiet, label=label)
 
 
@@ -157,19 +155,19 @@ def drain_showing_progress(messages: Iterator[Message], quiet: bool = False) -> 
     """Run ``messages`` to :class:`Done` with a progress display on stderr: a bar for a
     preparation stage ("prior 40/100"), then one for the steps."""
     bar = None
-    stage = None
+    stage, stage_name = None, None
     try:
         for m in messages:
             if isinstance(m, Stage):
-                if stage is None or stage.label != m.name:
+                if m.name != stage_name:
                     if stage is not None:
                         stage.close()
-                    stage = progress_bar(m.total, quiet=quiet, label=m.name)
+                    stage, stage_name = progress_bar(m.total, quiet=quiet, label=m.name), m.name
                 stage.update(m.done - stage.n)
             elif isinstance(m, Progress):
                 if stage is not None:
                     stage.close()
-                    stage = None
+                    stage, stage_name = None, None
                 if bar is not None and m.step <= bar.n:  # the next fit of an ensemble
                     bar.close()
                     bar = None

@@ -157,16 +157,14 @@ def run(args: argparse.Namespace) -> int:
         **{k: getattr(args, k) for k in CLI_SPEC_FIELDS},
     )
     data = load_kspace_or_volume(args.input, spokes_per_frame=args.spokes_per_frame)
-    if isinstance(data, KSpaceVolume):
-        if data.n_slices > 1 or wants_volume(args):
-            from .volume_recon import run_volume_cli
-
-            return run_volume_cli(args, spec, data, out)
-        data = data.slice(0)
-    elif wants_volume(args):
+    volume = isinstance(data, KSpaceVolume)
+    if wants_volume(args) or (volume and data.n_slices > 1):
         from .volume_recon import run_volume_cli
 
-        return run_volume_cli(args, spec, KSpaceVolume.from_kspace(data), out)
+        vol = data if volume else KSpaceVolume.from_kspace(data)
+        return run_volume_cli(args, spec, vol, out)
+    if volume:
+        data = data.slice(0)
     if args.virtual_coils:
         from ..physics.compress import compress_coils
 

@@ -2,7 +2,7 @@
 
 Called by :mod:`dainr.cli.recon_cmd` when the input holds several slices (ISMRMRD
 stack-of-stars or multi-slice, BART with slices) or when ``--slices``,
-``--scheduler`` or ``--workers`` ask for the volume path (:func:`wants_volume`).
+``--scheduler`` or ``--workers`` ask for the volume path (:func:`dainr.cli.recon_cmd.wants_volume`).
 """
 
 from __future__ import annotations

@@ -46,9 +46,10 @@ class Method(ABC):
         return True
 
     def prepare(self) -> None:
-        """Run :meth:`stages` to the end, without reports."""
-        for _ in self.stages():
-            pass
+        """Run :meth:`stages` to the end, without reports, unless the method is ready."""
+        if not self.ready:
+            for _ in self.stages():
+                pass
 
     @abstractmethod
     def current_frames(self) -> torch.Tensor:

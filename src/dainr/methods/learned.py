@@ -6,7 +6,7 @@ has one) to :meth:`LearnedMethod.use_optimizer`, and implements
 base owns the rest: the step itself (zero, backward, update, schedule, then
 :meth:`LearnedMethod.after_update`), the step count, what a checkpoint holds and what
 :meth:`release` frees. Work before the first step (DA-INR's GRASP prior) is the
-method's :meth:`~dainr.loop.Method.stages`; a method stepped by hand prepares on its
+method's :meth:`~dainr.methods.base.Method.stages`; a method stepped by hand prepares on its
 first step.
 """
 
@@ -81,8 +81,7 @@ class LearnedMethod(Method):
         """Called after each optimiser update (e.g. to update an average of the weights)."""
 
     def step(self, step: int) -> float:
-        if not self.ready:  # driven by hand rather than by run_fit: prepare on first use
-            self.prepare()
+        self.prepare()  # driven by hand rather than by run_fit: prepare on first use
         loss = self.training_loss(step)
         self.optimizer.zero_grad(set_to_none=not self.keep_grad_buffers)
         loss.backward()

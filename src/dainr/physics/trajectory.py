@@ -57,9 +57,15 @@ def cycles_to_radians(k_complex: np.ndarray) -> np.ndarray:
 SHORTEST_REACH = np.pi / 4
 
 
-def check_radial(trajectory: np.ndarray, path, dataset: str) -> None:
+def check_radial(
+    trajectory: np.ndarray,
+    path,
+    dataset: str | None,
+    units_hint: str = "expected radians per pixel (cycles per pixel need a factor 2*pi)",
+) -> None:
     """Spokes ``[..., n_spokes, n_readout, 2]`` that a radial reconstruction can use: not
-    all at the centre, reaching out towards the readout's edge, at two angles or more."""
+    all at the centre, reaching out towards the readout's edge, at two angles or more.
+    ``units_hint`` ends the message of a trajectory that stops short (a unit mistake)."""
     t = np.asarray(trajectory, dtype=np.float64).reshape(-1, *trajectory.shape[-2:])
     radius = np.sqrt((t**2).sum(-1))  # [spokes, readout]
     peak = float(radius.max())
@@ -73,8 +79,7 @@ def check_radial(trajectory: np.ndarray, path, dataset: str) -> None:
         raise InputError(
             path,
             dataset,
-            f"reaches only {peak:.3g} rad/pixel, not the readout's edge (pi): expected radians "
-            "per pixel (cycles per pixel need a factor 2*pi)",
+            f"reaches only {peak:.3g} rad/pixel, not the readout's edge (pi): {units_hint}",
         )
     far = t[np.arange(len(t)), radius.argmax(-1)]  # each spoke's outermost sample
     angles = np.mod(np.arctan2(far[:, 0], far[:, 1]), np.pi)  # a line: theta = theta + pi

@@ -123,12 +123,12 @@ def grasp_prior_stage(
         _PRIOR_CACHE.move_to_end(key)
         log.info("GRASP prior of these data computed before: reused")
         return _PRIOR_CACHE[key].clone()
-    with torch.no_grad():  # per unit: grad mode must not leak to the consumer between yields
-        grasp = GraspMethod(prep, GraspConfig(solver="pdhg", pdhg_iterations=iterations))
+    # (GRASP's primal-dual steps run without gradients themselves: no grad mode is held
+    # across the yields, where the consumer runs)
+    grasp = GraspMethod(prep, GraspConfig(solver="pdhg", pdhg_iterations=iterations))
     n = grasp.total_steps
     for s in range(n):
-        with torch.no_grad():
-            grasp.step(s)
+        grasp.step(s)
         yield ("prior", s + 1, n)
     frames = grasp.current_frames().detach()
     grasp.release()
@@ -257,8 +257,6 @@ class DainrMethod(LearnedMethod):
     def stages(self) -> Iterator[StageUnit]:
         """The GRASP prior (``("prior", i, n)`` per iteration), then the features and the
         networks; afterwards the method is :attr:`ready`."""
-        if self.ready:
-            return
         model = yield from build_model(self.prep, self.config)
         self._use_model(model)
 
@@ -271,10 +269,6 @@ class DainrMethod(LearnedMethod):
         self._params = list(model.parameters())
         self._ema = [p.detach().clone() for p in self._params] if self.config.ema else None
         self._ema_steps = 0
-
-    def _ensure_ready(self) -> None:
-        if not self.ready:  # driven by hand rather than by run_fit: prepare on first use
-            self.prepare()
 
     def _pick_frames(self) -> torch.Tensor:
         n = self.prep.n_frames
@@ -355,7 +349,7 @@ class DainrMethod(LearnedMethod):
                 p.data, e.data = e.data, p.data
 
     def result_state(self) -> dict:
-        self._ensure_ready()
+        self.prepare()
         with self.averaged_weights():
             return super().result_state()
 
@@ -366,19 +360,19 @@ class DainrMethod(LearnedMethod):
                 torch._foreach_copy_(self._ema, [p.detach() for p in self._params])
 
     def load_result_state(self, state: dict) -> None:
-        self._ensure_ready()
+        self.prepare()
         super().load_result_state(state)
         self._restart_average()
 
     def state_dict(self) -> dict:
-        self._ensure_ready()
+        self.prepare()
         state = super().state_dict()
         if self._ema is not None:
             state["ema"] = {"weights": [e.clone() for e in self._ema], "steps": self._ema_steps}
         return state
 
     def load_state_dict(self, state: dict) -> None:
-        self._ensure_ready()
+        self.prepare()
         super().load_state_dict(state)
         if self._ema is None:
             return
@@ -419,7 +413,7 @@ class DainrMethod(LearnedMethod):
         Evaluated a few frames at a time so that the hash encoding's per-point
         intermediates stay near ``RENDER_POINTS`` points.
         """
-        self._ensure_ready()
+        self.prepare()
         self.model.eval()
         ny, nx = self.prep.image_shape
         per_frame = max(1, int(round(ny * upscale)) * int(round(nx * upscale)))
